@@ -1,0 +1,567 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, embedsignature=True
+"""The C radix tree (csrc/radix.c) as Python objects: Tree, Txn and their iterators.
+
+The nodes are C structs: Python's garbage collector never sees one object per node, only these handles. Values are
+Python objects kept alive by the nodes holding them (Py_INCREF / Py_DECREF through rx_ops). Every C call here runs
+with the GIL held: the tree's reference counts, and the value callbacks, rely on it.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_WriteUnraisable
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from libc.stdint cimport uint8_t
+from libc.string cimport memset
+
+from raftstore.radix.watch import Watch
+
+cdef extern from "Python.h":
+    ctypedef int (*visitproc)(PyObject *, void *)
+    ctypedef int (*inquiry)(PyObject *)
+    ctypedef int (*traverseproc)(PyObject *, visitproc, void *)
+    ctypedef struct PyTypeObject:
+        traverseproc tp_traverse
+        inquiry tp_clear
+
+cdef extern from "radix.h":
+    ctypedef struct rx_node:
+        pass
+    ctypedef struct rx_ops:
+        void (*retain)(void *obj)
+        void (*release)(void *obj)
+        void *(*new_watch)(void *ctx)
+        void (*fire)(void *watch)
+        void *ctx
+    ctypedef struct rx_txn:
+        rx_node *root
+        size_t size
+    ctypedef struct rx_iter:
+        pass
+    ctypedef int (*rx_path_fn)(void *arg, size_t key_len, void *value)
+
+    int RX_OK
+    int RX_ENOMEM
+
+    rx_node *rx_root_new()
+    void rx_node_incref(rx_node *n)
+    void rx_node_decref(const rx_ops *ops, rx_node *n)
+    int rx_get(const rx_node *root, const uint8_t *key, size_t len, void **value_out)
+    int rx_longest_prefix(const rx_node *root, const uint8_t *key, size_t len, size_t *key_len_out,
+                          void **value_out)
+    void *rx_watch_key(const rx_ops *ops, rx_node *root, const uint8_t *key, size_t len)
+    void *rx_watch_prefix(const rx_ops *ops, rx_node *root, const uint8_t *prefix, size_t len)
+    void rx_stats(const rx_node *root, size_t *nodes_out, size_t *bytes_out)
+    int rx_visit_owned(const rx_node *root, int (*fn)(void *value, void *arg), void *arg)
+
+    void rx_txn_init(rx_txn *txn, const rx_ops *ops, rx_node *root, size_t size)
+    void rx_txn_clear(rx_txn *txn)
+    int rx_txn_insert(rx_txn *txn, const uint8_t *key, size_t len, void *value, void **old_out)
+    int rx_txn_delete(rx_txn *txn, const uint8_t *key, size_t len, void **old_out)
+    int rx_txn_delete_prefix(rx_txn *txn, const uint8_t *prefix, size_t len, size_t *count_out)
+    rx_node *rx_txn_snapshot(rx_txn *txn)
+    rx_node *rx_txn_commit(rx_txn *txn)
+
+    int rx_iter_seek_prefix(rx_iter *it, rx_node *root, const uint8_t *prefix, size_t len, int reverse)
+    int rx_iter_seek_lower_bound(rx_iter *it, rx_node *root, const uint8_t *key, size_t len)
+    int rx_iter_seek_reverse_lower_bound(rx_iter *it, rx_node *root, const uint8_t *key, size_t len)
+    int rx_iter_next(rx_iter *it, const uint8_t **key_out, size_t *len_out, void **value_out)
+    void rx_iter_clear(const rx_ops *ops, rx_iter *it)
+    int rx_walk_path(const rx_node *root, const uint8_t *key, size_t len, rx_path_fn fn, void *arg)
+
+
+# ---- callbacks the C tree uses for values and watches (always called with the GIL held) ---------------------------
+
+cdef void _retain(void *obj) noexcept:
+    Py_INCREF(<object>obj)
+
+cdef void _release(void *obj) noexcept:
+    Py_DECREF(<object>obj)
+
+cdef void *_new_watch(void *ctx) noexcept:
+    try:
+        watch = Watch()
+    except BaseException:
+        PyErr_WriteUnraisable(None)
+        return NULL
+    Py_INCREF(watch)
+    return <void *>watch
+
+cdef void _fire(void *watch) noexcept:
+    try:
+        (<object>watch)._fire()
+    except BaseException:
+        PyErr_WriteUnraisable(<object>watch)
+
+cdef rx_ops OPS
+OPS.retain = _retain
+OPS.release = _release
+OPS.new_watch = _new_watch
+OPS.fire = _fire
+OPS.ctx = NULL
+
+
+# ---- keys --------------------------------------------------------------------------------------------------------
+
+cdef inline int _key_of(object key, const uint8_t **ptr, size_t *length, Py_buffer *view) except -1:
+    """Points ptr/length at key's bytes. Returns 1 when a buffer view was taken (release it), else 0."""
+    if type(key) is bytes:
+        ptr[0] = <const uint8_t *>PyBytes_AS_STRING(key)
+        length[0] = <size_t>PyBytes_GET_SIZE(key)
+        return 0
+    if isinstance(key, str):
+        raise TypeError("radix keys are bytes-like, not str (encode it first)")
+    try:
+        PyObject_GetBuffer(key, view, PyBUF_SIMPLE)
+    except BufferError:
+        raise
+    except Exception:
+        raise TypeError(f"radix keys are bytes-like objects, not {type(key).__name__}") from None
+    ptr[0] = <const uint8_t *>view.buf
+    length[0] = <size_t>view.len
+    return 1
+
+
+cdef inline object _pair(const uint8_t *key, size_t length, void *value):
+    return (PyBytes_FromStringAndSize(<const char *>key, <Py_ssize_t>length), <object>value)
+
+
+# ---- iteration ---------------------------------------------------------------------------------------------------
+
+cdef enum:
+    YIELD_ITEMS = 0
+    YIELD_KEYS = 1
+    YIELD_VALUES = 2
+
+
+cdef class TreeIterator:
+    """Iterates a fixed tree (it holds a reference to the tree's root), so later commits never change what it yields."""
+    cdef rx_iter it
+    cdef int mode
+
+    def __cinit__(self):
+        memset(&self.it, 0, sizeof(rx_iter))
+
+    def __dealloc__(self):
+        rx_iter_clear(&OPS, &self.it)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        cdef const uint8_t *key
+        cdef size_t length
+        cdef void *value
+        cdef int rc = rx_iter_next(&self.it, &key, &length, &value)
+        if rc == 1:
+            if self.mode == YIELD_ITEMS:
+                return _pair(key, length, value)
+            if self.mode == YIELD_KEYS:
+                return PyBytes_FromStringAndSize(<const char *>key, <Py_ssize_t>length)
+            return <object>value
+        if rc == 0:
+            rx_iter_clear(&OPS, &self.it)  # let the tree go as soon as the iterator is exhausted
+            raise StopIteration
+        raise MemoryError()
+
+
+cdef TreeIterator _seek(rx_node *root, object key, int kind, int mode):
+    """kind: 0 prefix forward, 1 prefix reverse, 2 lower bound, 3 reverse lower bound."""
+    cdef TreeIterator it = TreeIterator.__new__(TreeIterator)
+    cdef const uint8_t *ptr
+    cdef size_t length
+    cdef Py_buffer view
+    cdef int viewed = _key_of(key, &ptr, &length, &view)
+    cdef int rc
+    it.mode = mode
+    try:
+        if kind <= 1:
+            rc = rx_iter_seek_prefix(&it.it, root, ptr, length, kind)
+        elif kind == 2:
+            rc = rx_iter_seek_lower_bound(&it.it, root, ptr, length)
+        else:
+            rc = rx_iter_seek_reverse_lower_bound(&it.it, root, ptr, length)
+    finally:
+        if viewed:
+            PyBuffer_Release(&view)
+    if rc != RX_OK:
+        raise MemoryError()
+    return it
+
+
+cdef int _collect_path(void *arg, size_t key_len, void *value) noexcept:
+    cdef list out = <list>arg
+    try:
+        out.append((key_len, <object>value))
+    except BaseException:
+        return -1
+    return 0
+
+
+cdef struct _Visit:
+    visitproc visit
+    void *arg
+
+
+cdef int _visit_value(void *value, void *arg) noexcept:
+    cdef _Visit *v = <_Visit *>arg
+    return v.visit(<PyObject *>value, v.arg)
+
+
+# ---- trees ---------------------------------------------------------------------------------------------------------
+
+cdef class Tree:
+    """An immutable radix tree; see raftstore.radix for the contract. ``Tree()`` is empty."""
+    cdef rx_node *root
+    cdef size_t size
+    cdef object __weakref__
+    # Never set. Its presence makes Cython give Tree the garbage-collector slots, which _tree_traverse and _tree_clear
+    # (at the end of this file) then take over to report the values the tree holds.
+    cdef object _gc_slot
+
+    def __cinit__(self):
+        self.root = NULL
+        self.size = 0
+
+    def __init__(self):
+        if self.root == NULL:
+            self.root = rx_root_new()
+            if self.root == NULL:
+                raise MemoryError()
+
+    def __dealloc__(self):
+        if self.root != NULL:
+            rx_node_decref(&OPS, self.root)
+            self.root = NULL
+
+    def __len__(self):
+        return self.size
+
+    def __bool__(self):
+        return self.size != 0
+
+    def __repr__(self):
+        return f"<Tree len={self.size}>"
+
+    def __contains__(self, key):
+        cdef void *value
+        return self._lookup(key, &value) == 1
+
+    def __getitem__(self, key):
+        cdef void *value
+        if self._lookup(key, &value) == 1:
+            return <object>value
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        """The value stored under key, or default."""
+        cdef void *value
+        if self._lookup(key, &value) == 1:
+            return <object>value
+        return default
+
+    cdef int _lookup(self, object key, void **value) except -1:
+        cdef const uint8_t *ptr
+        cdef size_t length
+        cdef Py_buffer view
+        cdef int viewed, found
+        if type(key) is bytes:  # the hot path: no buffer protocol round trip
+            return rx_get(self.root, <const uint8_t *>PyBytes_AS_STRING(key), <size_t>PyBytes_GET_SIZE(key), value)
+        viewed = _key_of(key, &ptr, &length, &view)
+        found = rx_get(self.root, ptr, length, value)
+        if viewed:
+            PyBuffer_Release(&view)
+        return found
+
+    def txn(self):
+        """A write transaction starting from this tree (which it never changes)."""
+        return Txn._start(self.root, self.size)
+
+    def insert(self, key, value):
+        """A new tree with key set to value."""
+        cdef Txn txn = Txn._start(self.root, self.size)
+        txn.insert(key, value)
+        return txn.commit()
+
+    def delete(self, key):
+        """A new tree without key (this tree itself when key is absent)."""
+        cdef Txn txn
+        if key not in self:
+            return self
+        txn = Txn._start(self.root, self.size)
+        txn.delete(key)
+        return txn.commit()
+
+    def delete_prefix(self, prefix):
+        """A new tree without the keys starting with prefix."""
+        cdef Txn txn = Txn._start(self.root, self.size)
+        txn.delete_prefix(prefix)
+        return txn.commit()
+
+    def items(self, prefix=b"", reverse=False):
+        """(key, value) pairs of the keys starting with prefix, in byte order (descending when reverse)."""
+        return _seek(self.root, prefix, 1 if reverse else 0, YIELD_ITEMS)
+
+    def keys(self, prefix=b"", reverse=False):
+        """The keys starting with prefix, in byte order (descending when reverse)."""
+        return _seek(self.root, prefix, 1 if reverse else 0, YIELD_KEYS)
+
+    def values(self, prefix=b"", reverse=False):
+        """The values of the keys starting with prefix, in key order (descending when reverse)."""
+        return _seek(self.root, prefix, 1 if reverse else 0, YIELD_VALUES)
+
+    def __iter__(self):
+        return _seek(self.root, b"", 0, YIELD_KEYS)
+
+    def seek_lower_bound(self, key):
+        """(key, value) pairs ascending from the first key >= key."""
+        return _seek(self.root, key, 2, YIELD_ITEMS)
+
+    def seek_reverse_lower_bound(self, key):
+        """(key, value) pairs descending from the last key <= key."""
+        return _seek(self.root, key, 3, YIELD_ITEMS)
+
+    def walk_path(self, key):
+        """(key, value) pairs of the stored keys that are prefixes of key, shortest first."""
+        cdef const uint8_t *ptr
+        cdef size_t length
+        cdef Py_buffer view
+        cdef int viewed = _key_of(key, &ptr, &length, &view)
+        cdef list found = []
+        cdef int rc
+        try:
+            rc = rx_walk_path(self.root, ptr, length, _collect_path, <void *>found)
+            if rc != 0:
+                raise MemoryError()
+            return iter([(PyBytes_FromStringAndSize(<const char *>ptr, <Py_ssize_t>n), v) for n, v in found])
+        finally:
+            if viewed:
+                PyBuffer_Release(&view)
+
+    def longest_prefix(self, key):
+        """The (key, value) pair of the longest stored key that is a prefix of key, or None."""
+        cdef const uint8_t *ptr
+        cdef size_t length, found_len
+        cdef void *value
+        cdef Py_buffer view
+        cdef int viewed = _key_of(key, &ptr, &length, &view)
+        try:
+            if rx_longest_prefix(self.root, ptr, length, &found_len, &value):
+                return _pair(ptr, found_len, value)
+            return None
+        finally:
+            if viewed:
+                PyBuffer_Release(&view)
+
+    def minimum(self):
+        """The (key, value) pair with the smallest key, or None when empty."""
+        return next(_seek(self.root, b"", 0, YIELD_ITEMS), None)
+
+    def maximum(self):
+        """The (key, value) pair with the largest key, or None when empty."""
+        return next(_seek(self.root, b"", 1, YIELD_ITEMS), None)
+
+    def watch(self, key):
+        """A Watch that fires when a commit derived from this tree changes key (creates it, if absent)."""
+        return self._watch(key, 0)
+
+    def watch_prefix(self, prefix):
+        """A Watch that fires when a commit derived from this tree changes any key starting with prefix."""
+        return self._watch(prefix, 1)
+
+    cdef object _watch(self, object key, int prefix):
+        cdef const uint8_t *ptr
+        cdef size_t length
+        cdef Py_buffer view
+        cdef int viewed = _key_of(key, &ptr, &length, &view)
+        cdef void *watch
+        try:
+            if prefix:
+                watch = rx_watch_prefix(&OPS, self.root, ptr, length)
+            else:
+                watch = rx_watch_key(&OPS, self.root, ptr, length)
+        finally:
+            if viewed:
+                PyBuffer_Release(&view)
+        if watch == NULL:
+            raise MemoryError()
+        return <object>watch
+
+    def _stats(self):
+        """(nodes, bytes) allocated for this tree's nodes: for tests and memory reports."""
+        cdef size_t nodes, nbytes
+        rx_stats(self.root, &nodes, &nbytes)
+        return nodes, nbytes
+
+    @staticmethod
+    cdef Tree _wrap(rx_node *root, size_t size):
+        """A Tree taking over a reference to root."""
+        cdef Tree t = Tree.__new__(Tree)
+        t.root = root
+        t.size = size
+        return t
+
+
+cdef class Txn:
+    """A write transaction on a tree; see raftstore.radix for the contract."""
+    cdef rx_txn txn
+    cdef rx_node *base       # the tree the txn started from or last committed, for abort()
+    cdef size_t base_size
+    cdef object __weakref__
+
+    def __cinit__(self):
+        self.txn.root = NULL
+        self.base = NULL
+
+    def __dealloc__(self):
+        if self.txn.root != NULL:
+            rx_txn_clear(&self.txn)
+        if self.base != NULL:
+            rx_node_decref(&OPS, self.base)
+            self.base = NULL
+
+    @staticmethod
+    cdef Txn _start(rx_node *root, size_t size):
+        cdef Txn t = Txn.__new__(Txn)
+        rx_txn_init(&t.txn, &OPS, root, size)
+        rx_node_incref(root)
+        t.base = root
+        t.base_size = size
+        return t
+
+    def __len__(self):
+        return self.txn.size
+
+    def __repr__(self):
+        return f"<Txn len={self.txn.size}>"
+
+    def __contains__(self, key):
+        cdef void *value
+        return self._lookup(key, &value) == 1
+
+    def __getitem__(self, key):
+        cdef void *value
+        if self._lookup(key, &value) == 1:
+            return <object>value
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        """The value stored under key in the txn's current contents, or default."""
+        cdef void *value
+        if self._lookup(key, &value) == 1:
+            return <object>value
+        return default
+
+    cdef int _lookup(self, object key, void **value) except -1:
+        cdef const uint8_t *ptr
+        cdef size_t length
+        cdef Py_buffer view
+        cdef int viewed = _key_of(key, &ptr, &length, &view)
+        cdef int found = rx_get(self.txn.root, ptr, length, value)
+        if viewed:
+            PyBuffer_Release(&view)
+        return found
+
+    def insert(self, key, value):
+        """Sets key to value; returns the previous value, or None."""
+        cdef const uint8_t *ptr
+        cdef size_t length
+        cdef Py_buffer view
+        cdef void *old = NULL
+        cdef int viewed = _key_of(key, &ptr, &length, &view)
+        cdef int rc = rx_txn_insert(&self.txn, ptr, length, <void *>value, &old)
+        if viewed:
+            PyBuffer_Release(&view)
+        if rc < 0:
+            raise MemoryError()
+        if rc == 1:
+            previous = <object>old
+            Py_DECREF(previous)  # the txn handed us its reference
+            return previous
+        return None
+
+    def delete(self, key):
+        """Removes key; returns the removed value, or None when key was absent."""
+        cdef const uint8_t *ptr
+        cdef size_t length
+        cdef Py_buffer view
+        cdef void *old = NULL
+        cdef int viewed = _key_of(key, &ptr, &length, &view)
+        cdef int rc = rx_txn_delete(&self.txn, ptr, length, &old)
+        if viewed:
+            PyBuffer_Release(&view)
+        if rc < 0:
+            raise MemoryError()
+        if rc == 1:
+            removed = <object>old
+            Py_DECREF(removed)
+            return removed
+        return None
+
+    def delete_prefix(self, prefix):
+        """Removes every key starting with prefix in one step; returns how many were removed."""
+        cdef const uint8_t *ptr
+        cdef size_t length, count = 0
+        cdef Py_buffer view
+        cdef int viewed = _key_of(prefix, &ptr, &length, &view)
+        cdef int rc = rx_txn_delete_prefix(&self.txn, ptr, length, &count)
+        if viewed:
+            PyBuffer_Release(&view)
+        if rc < 0:
+            raise MemoryError()
+        return count
+
+    def snapshot(self):
+        """The txn's current contents as a Tree, in O(1); later writes to the txn do not show in it."""
+        return Tree._wrap(rx_txn_snapshot(&self.txn), self.txn.size)
+
+    def commit(self):
+        """Returns the new Tree and fires the watches of what changed. The txn stays usable from the new state."""
+        cdef rx_node *root = rx_txn_commit(&self.txn)
+        rx_node_decref(&OPS, self.base)
+        rx_node_incref(root)
+        self.base = root
+        self.base_size = self.txn.size
+        return Tree._wrap(root, self.txn.size)
+
+    def abort(self):
+        """Drops the changes since the start (or the last commit) without firing any watch."""
+        rx_txn_clear(&self.txn)
+        rx_txn_init(&self.txn, &OPS, self.base, self.base_size)
+
+
+# ---- the cycle collector ------------------------------------------------------------------------------------------
+# Values stored in a tree can refer back to the tree (a cycle). Cython gives Tree a tp_traverse for its Python
+# attributes only; these versions also report the values the tree owns alone (rx_visit_owned), each exactly once, and
+# tp_clear drops the tree's root, which breaks such cycles.
+
+cdef traverseproc _tree_base_traverse = (<PyTypeObject *>Tree).tp_traverse
+cdef inquiry _tree_base_clear = (<PyTypeObject *>Tree).tp_clear
+
+cdef int _tree_traverse(PyObject *self, visitproc visit, void *arg) noexcept:
+    cdef Tree tree = <Tree>self
+    cdef _Visit v
+    cdef int rc
+    if _tree_base_traverse != NULL:
+        rc = _tree_base_traverse(self, visit, arg)
+        if rc:
+            return rc
+    if tree.root == NULL:
+        return 0
+    v.visit = visit
+    v.arg = arg
+    return rx_visit_owned(tree.root, _visit_value, <void *>&v)
+
+cdef int _tree_clear(PyObject *self) noexcept:
+    cdef Tree tree = <Tree>self
+    cdef rx_node *root = tree.root
+    if _tree_base_clear != NULL:
+        _tree_base_clear(self)
+    if root != NULL:
+        # Only garbage is cleared, but code in the same cycle may still look at the tree: leave it empty, not broken.
+        tree.root = rx_root_new()
+        tree.size = 0
+        rx_node_decref(&OPS, root)
+    return 0
+
+(<PyTypeObject *>Tree).tp_traverse = _tree_traverse
+(<PyTypeObject *>Tree).tp_clear = _tree_clear
