@@ -822,14 +822,15 @@ void *rx_watch_prefix(const rx_ops *ops, rx_node *root, const uint8_t *prefix, s
     return get_watch(ops, n);
 }
 
-int rx_visit_owned(const rx_node *root, int (*fn)(void *value, void *arg), void *arg) {
-    /* Visits the values of the nodes that the holder of root owns alone: root with a count of 1, then children with a
-     * count of 1 below it. A node shared with another tree is skipped with its subtree: reporting its values from
-     * each holder would count one reference several times, which a cycle collector must never see. */
+int rx_visit_owned(const rx_node *root, uint32_t root_refs, int (*fn)(void *value, void *arg), void *arg) {
+    /* Visits the values of the nodes that the holder of root owns alone: root when all of its root_refs references
+     * are the holder's, then children with a count of 1 below it. A node shared with another holder is skipped with
+     * its subtree: reporting its values from each holder would count one reference several times, which could make
+     * a cycle collector free an object that is still in use. */
     size_t cap = 64, len = 0;
     int rc = 0;
     const rx_node **stack;
-    if (root->refcnt != 1) return 0;
+    if (root->refcnt != root_refs) return 0;
     stack = malloc(cap * sizeof(*stack));
     if (!stack) return 0;
     stack[len++] = root;
@@ -1030,7 +1031,15 @@ int rx_iter_next(rx_iter *it, const uint8_t **key_out, size_t *len_out, void **v
             const rx_node *c = kids(n)[f->next_edge];
             size_t at = f->key_len;
             f->next_edge += it->reverse ? -1 : 1;
-            if (!key_put(it, at, c) || push_whole(it, c, at + c->plen) != RX_OK) return RX_ENOMEM;
+            if (!key_put(it, at, c)) return RX_ENOMEM;
+            if (c->nedges == 0) { /* a leaf without children, the common case: emit it without a frame */
+                if (!c->has_leaf) continue; /* (only after a failed merge; see the top of the file) */
+                *key_out = it->key;
+                *len_out = at + c->plen;
+                *value_out = VALUE(c);
+                return 1;
+            }
+            if (push_whole(it, c, at + c->plen) != RX_OK) return RX_ENOMEM;
             continue;
         }
         if (it->reverse && f->leaf_pending) {

@@ -75,10 +75,11 @@ void *rx_watch_prefix(const rx_ops *ops, rx_node *root, const uint8_t *prefix, s
  * reaches them: the figure is exact for a tree that shares nothing). For tests and memory reports. */
 void rx_stats(const rx_node *root, size_t *nodes_out, size_t *bytes_out);
 
-/* Calls fn(value, arg) for each value held by a node that the holder of root owns exclusively (root's count is 1 and
- * so is every node on the path to it); stops at and returns the first non-zero result. For a cycle collector, which
- * must see each reference exactly once. */
-int rx_visit_owned(const rx_node *root, int (*fn)(void *value, void *arg), void *arg);
+/* Calls fn(value, arg) for each value held by a node that the holder of root owns exclusively (root's count equals
+ * the root_refs references the holder has, and every other node on the path has a count of 1); stops at and returns
+ * the first non-zero result. For a cycle collector, which must see each reference exactly once: values in nodes
+ * shared between holders are not reported, so cycles through them are not collected while the sharing lasts. */
+int rx_visit_owned(const rx_node *root, uint32_t root_refs, int (*fn)(void *value, void *arg), void *arg);
 
 /* ---- transactions ----------------------------------------------------------------------------------------------- */
 

@@ -4,9 +4,10 @@ A hypothesis state machine drives one transaction per implementation (insert / d
 commit / abort / snapshot / restart from an old tree), plus one-operation writes on old trees (``t.insert``
 ...), and reads every kept tree with every read form; all results must agree across the three. Watches are
 taken from the kept trees: the two implementations must hand out structurally identical watches (the same
-identity relations) and fire exactly the same ones; against the model only "must fire" is checked: a key
-watch whose key a later commit derived from the watch's tree touched, a prefix watch with such a change under
-its prefix. Old trees are re-checked at the end of every run (isolation).
+identity relations) and fire exactly the same ones; against the model only "must fire" is checked: a watch
+(``watch(k)`` or ``watch_prefix(k)``: with one watch per node version, both fire for any change to a key that
+starts with k) must have fired once a later commit derived from the watch's tree touched such a key. Old trees
+are re-checked at the end of every run (isolation).
 
 The key alphabet is tiny (0x00, "a", "b", 0xff; length 0..6) so that prefixes collide and nodes split and
 merge. Set RADIX_PROPERTY_EXAMPLES to run more examples than the default.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +86,11 @@ class RadixMachine(RuleBasedStateMachine):
         self.names = list(impls)
         empty = {name: cls() for name, cls in impls.items()}
         self.kept: list[Kept] = [Kept(empty, {}, 0)]
-        # Which kept tree each tree was derived from by a commit (a txn started from it, or t.insert & co.).
-        # Snapshots have no parent here: watches queued before a snapshot fire only if the txn commits.
-        self.parent: dict[int, int | None] = {0: None}
+        # The trees each tree derives from, in the watch sense: a commit derives from the tree its txn started
+        # from (or last committed) and from the snapshots taken since, t.insert & co. from their tree. Snapshots
+        # have none: what the txn did before a snapshot fires (if ever) at the txn's commit, not for its watches.
+        self.parent: dict[int, tuple[int, ...]] = {0: ()}
+        self.open_snaps: dict[int, set[bytes]] = {}  # snapshots taken since `base`, with the keys touched since
         self.next_ident = 1
         self.txns = {name: t.txn() for name, t in empty.items()}
         self.base = 0  # the tree the txns started from, or last committed
@@ -98,19 +102,34 @@ class RadixMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------------------------------ helpers
 
-    def _new_ident(self, parent: int | None) -> int:
+    def _new_ident(self, parents: tuple[int, ...]) -> int:
         ident = self.next_ident
         self.next_ident += 1
-        self.parent[ident] = parent
+        self.parent[ident] = parents
         return ident
 
     def _ancestors(self, ident: int) -> set[int]:
-        out = set()
-        cur = self.parent[ident]
-        while cur is not None:
-            out.add(cur)
-            cur = self.parent[cur]
+        out: set[int] = set()
+        todo = list(self.parent[ident])
+        while todo:
+            cur = todo.pop()
+            if cur not in out:
+                out.add(cur)
+                todo.extend(self.parent[cur])
         return out
+
+    def _touch(self, keys: Iterable[bytes]) -> None:
+        keys = set(keys)
+        self.touched |= keys
+        for since in self.open_snaps.values():
+            since |= keys
+
+    @staticmethod
+    def _mark(w: Watched, touched: set[bytes]) -> None:
+        # watch(k) is the watch of k's node (or of the deepest node on k's path) and watch_prefix(k) that of the
+        # node covering k: either lies on the path that a change to any key starting with k copies.
+        if not w.must_fire:
+            w.must_fire = any(k.startswith(w.arg) for k in touched)
 
     def _pick(self, index: int) -> Kept:
         return self.kept[index % len(self.kept)]
@@ -122,12 +141,8 @@ class RadixMachine(RuleBasedStateMachine):
             assert list(trees[name].items()) == expected, name
         ancestors = self._ancestors(ident)
         for w in self.watched:
-            if w.source not in ancestors or w.must_fire:
-                continue
-            if w.kind == "key":
-                w.must_fire = w.arg in touched
-            else:
-                w.must_fire = any(k.startswith(w.arg) for k in touched)
+            if w.source in ancestors:
+                self._mark(w, touched)
         self._check_watches()
         self.kept.append(Kept(trees, dict(model), ident))
 
@@ -149,7 +164,7 @@ class RadixMachine(RuleBasedStateMachine):
             for name in self.names:
                 self.txns[name].insert(key, value)
             self.model[key] = value
-            self.touched.add(key)
+            self._touch([key])
         self.commit()
 
     @rule(key=KEYS, pick=PICK, value=VALUES, key_type=KEY_TYPES)
@@ -159,7 +174,7 @@ class RadixMachine(RuleBasedStateMachine):
         for name in self.names:
             assert self.txns[name].insert(key_type(key), value) == expected, name
         self.model[key] = value
-        self.touched.add(key)
+        self._touch([key])
 
     @rule(keys=st.lists(KEYS, max_size=30), value=VALUES)
     def insert_many(self, keys: list[bytes], value: Any) -> None:
@@ -167,7 +182,7 @@ class RadixMachine(RuleBasedStateMachine):
             for name in self.names:
                 self.txns[name].insert(key, value)
             self.model[key] = value
-        self.touched.update(keys)
+        self._touch(keys)
 
     @rule(key=KEYS, pick=PICK)
     def delete(self, key: bytes, pick: int | None) -> None:
@@ -177,7 +192,7 @@ class RadixMachine(RuleBasedStateMachine):
         for name in self.names:
             assert self.txns[name].delete(key) == expected, name
         if present:
-            self.touched.add(key)
+            self._touch([key])
 
     @rule(prefix=PREFIXES, pick=PICK)
     def delete_prefix(self, prefix: bytes, pick: int | None) -> None:
@@ -187,16 +202,22 @@ class RadixMachine(RuleBasedStateMachine):
             assert self.txns[name].delete_prefix(prefix) == len(gone), name
         for k in gone:
             del self.model[k]
-        self.touched.update(gone)
+        self._touch(gone)
 
     @rule()
     def commit(self) -> None:
         trees = {name: self.txns[name].commit() for name in self.names}
-        ident = self._new_ident(self.base)
+        # The snapshots taken since the last commit share the nodes the txn replaced after taking them.
+        for w in self.watched:
+            if w.source in self.open_snaps:
+                self._mark(w, self.open_snaps[w.source])
+        ident = self._new_ident((self.base,))
         self._committed(trees, self.model, ident, self.touched)
+        self.parent[ident] = (self.base, *self.open_snaps)
         self.base = ident
         self.committed = dict(self.model)
         self.touched = set()
+        self.open_snaps = {}
 
     @rule()
     def abort(self) -> None:
@@ -204,6 +225,7 @@ class RadixMachine(RuleBasedStateMachine):
             self.txns[name].abort()
         self.model = dict(self.committed)
         self.touched = set()
+        self.open_snaps = {}
 
     @rule()
     def snapshot(self) -> None:
@@ -211,7 +233,9 @@ class RadixMachine(RuleBasedStateMachine):
         expected = sorted(self.model.items())
         for name in self.names:
             assert list(trees[name].items()) == expected, name
-        self.kept.append(Kept(trees, dict(self.model), self._new_ident(None)))
+        ident = self._new_ident(())
+        self.kept.append(Kept(trees, dict(self.model), ident))
+        self.open_snaps[ident] = set()
 
     @rule(index=INDEX)
     def restart_txn(self, index: int) -> None:
@@ -222,6 +246,7 @@ class RadixMachine(RuleBasedStateMachine):
         self.model = dict(kept.model)
         self.committed = dict(kept.model)
         self.touched = set()
+        self.open_snaps = {}
 
     # ------------------------------------------------------------------------------------------ tree writes
 
@@ -230,7 +255,7 @@ class RadixMachine(RuleBasedStateMachine):
         kept = self._pick(index)
         key = _choose(key, pick, kept.model)
         trees = {name: kept.trees[name].insert(key, value) for name in self.names}
-        self._committed(trees, {**kept.model, key: value}, self._new_ident(kept.ident), {key})
+        self._committed(trees, {**kept.model, key: value}, self._new_ident((kept.ident,)), {key})
 
     @rule(index=INDEX, key=KEYS, pick=PICK)
     def tree_delete(self, index: int, key: bytes, pick: int | None) -> None:
@@ -239,7 +264,7 @@ class RadixMachine(RuleBasedStateMachine):
         trees = {name: kept.trees[name].delete(key) for name in self.names}
         model = {k: v for k, v in kept.model.items() if k != key}
         touched = {key} if key in kept.model else set()
-        self._committed(trees, model, self._new_ident(kept.ident), touched)
+        self._committed(trees, model, self._new_ident((kept.ident,)), touched)
 
     @rule(index=INDEX, prefix=PREFIXES, pick=PICK)
     def tree_delete_prefix(self, index: int, prefix: bytes, pick: int | None) -> None:
@@ -248,7 +273,7 @@ class RadixMachine(RuleBasedStateMachine):
         trees = {name: kept.trees[name].delete_prefix(prefix) for name in self.names}
         model = {k: v for k, v in kept.model.items() if not k.startswith(prefix)}
         touched = {k for k in kept.model if k.startswith(prefix)}
-        self._committed(trees, model, self._new_ident(kept.ident), touched)
+        self._committed(trees, model, self._new_ident((kept.ident,)), touched)
 
     @precondition(lambda self: len(self.kept) > 2)
     @rule(index=INDEX)

@@ -10,7 +10,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_WriteUnraisable
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint32_t
 from libc.string cimport memset
 
 from raftstore.radix.watch import Watch
@@ -36,7 +36,7 @@ cdef extern from "radix.h":
         rx_node *root
         size_t size
     ctypedef struct rx_iter:
-        pass
+        rx_node *root
     ctypedef int (*rx_path_fn)(void *arg, size_t key_len, void *value)
 
     int RX_OK
@@ -51,7 +51,7 @@ cdef extern from "radix.h":
     void *rx_watch_key(const rx_ops *ops, rx_node *root, const uint8_t *key, size_t len)
     void *rx_watch_prefix(const rx_ops *ops, rx_node *root, const uint8_t *prefix, size_t len)
     void rx_stats(const rx_node *root, size_t *nodes_out, size_t *bytes_out)
-    int rx_visit_owned(const rx_node *root, int (*fn)(void *value, void *arg), void *arg)
+    int rx_visit_owned(const rx_node *root, uint32_t root_refs, int (*fn)(void *value, void *arg), void *arg)
 
     void rx_txn_init(rx_txn *txn, const rx_ops *ops, rx_node *root, size_t size)
     void rx_txn_clear(rx_txn *txn)
@@ -137,6 +137,7 @@ cdef class TreeIterator:
     """Iterates a fixed tree (it holds a reference to the tree's root), so later commits never change what it yields."""
     cdef rx_iter it
     cdef int mode
+    cdef object _gc_slot  # never set: gives the type the collector's slots (see the end of this file)
 
     def __cinit__(self):
         memset(&self.it, 0, sizeof(rx_iter))
@@ -407,6 +408,7 @@ cdef class Txn:
     cdef rx_node *base       # the tree the txn started from or last committed, for abort()
     cdef size_t base_size
     cdef object __weakref__
+    cdef object _gc_slot  # never set: gives the type the collector's slots (see the end of this file)
 
     def __cinit__(self):
         self.txn.root = NULL
@@ -516,40 +518,53 @@ cdef class Txn:
 
     def commit(self):
         """Returns the new Tree and fires the watches of what changed. The txn stays usable from the new state."""
+        # Releasing replaced nodes and the old base may run value destructors, which may use this very txn: take
+        # everything the new tree needs first, and let go of the old state last.
+        cdef size_t size = self.txn.size
         cdef rx_node *root = rx_txn_commit(&self.txn)
-        rx_node_decref(&OPS, self.base)
+        cdef rx_node *old_base = self.base
         rx_node_incref(root)
         self.base = root
-        self.base_size = self.txn.size
-        return Tree._wrap(root, self.txn.size)
+        self.base_size = size
+        tree = Tree._wrap(root, size)
+        rx_node_decref(&OPS, old_base)
+        return tree
 
     def abort(self):
         """Drops the changes since the start (or the last commit) without firing any watch."""
-        rx_txn_clear(&self.txn)
+        cdef rx_txn dropped = self.txn  # released only once the txn is whole again (value destructors may use it)
         rx_txn_init(&self.txn, &OPS, self.base, self.base_size)
+        rx_txn_clear(&dropped)
 
 
 # ---- the cycle collector ------------------------------------------------------------------------------------------
-# Values stored in a tree can refer back to the tree (a cycle). Cython gives Tree a tp_traverse for its Python
-# attributes only; these versions also report the values the tree owns alone (rx_visit_owned), each exactly once, and
-# tp_clear drops the tree's root, which breaks such cycles.
+# Values stored in a tree can refer back to the tree, a txn or an iterator holding it (a cycle). Cython gives these
+# types a tp_traverse for their Python attributes only; the versions below also report the values their holder owns
+# alone (rx_visit_owned), each exactly once, and tp_clear drops the nodes, which breaks such cycles. Values in nodes
+# shared by several holders are not reported (that would count one reference several times), so a cycle through
+# them is collected only once the sharing ends.
 
-cdef traverseproc _tree_base_traverse = (<PyTypeObject *>Tree).tp_traverse
-cdef inquiry _tree_base_clear = (<PyTypeObject *>Tree).tp_clear
-
-cdef int _tree_traverse(PyObject *self, visitproc visit, void *arg) noexcept:
-    cdef Tree tree = <Tree>self
+cdef int _visit_owned(rx_node *root, uint32_t refs, visitproc visit, void *arg) noexcept:
     cdef _Visit v
-    cdef int rc
-    if _tree_base_traverse != NULL:
-        rc = _tree_base_traverse(self, visit, arg)
-        if rc:
-            return rc
-    if tree.root == NULL:
+    if root == NULL:
         return 0
     v.visit = visit
     v.arg = arg
-    return rx_visit_owned(tree.root, _visit_value, <void *>&v)
+    return rx_visit_owned(root, refs, _visit_value, <void *>&v)
+
+
+cdef traverseproc _tree_base_traverse = (<PyTypeObject *>Tree).tp_traverse
+cdef inquiry _tree_base_clear = (<PyTypeObject *>Tree).tp_clear
+cdef traverseproc _txn_base_traverse = (<PyTypeObject *>Txn).tp_traverse
+cdef inquiry _txn_base_clear = (<PyTypeObject *>Txn).tp_clear
+cdef traverseproc _iter_base_traverse = (<PyTypeObject *>TreeIterator).tp_traverse
+cdef inquiry _iter_base_clear = (<PyTypeObject *>TreeIterator).tp_clear
+
+
+cdef int _tree_traverse(PyObject *self, visitproc visit, void *arg) noexcept:
+    cdef int rc = _tree_base_traverse(self, visit, arg) if _tree_base_traverse != NULL else 0
+    return rc or _visit_owned((<Tree>self).root, 1, visit, arg)
+
 
 cdef int _tree_clear(PyObject *self) noexcept:
     cdef Tree tree = <Tree>self
@@ -563,5 +578,52 @@ cdef int _tree_clear(PyObject *self) noexcept:
         rx_node_decref(&OPS, root)
     return 0
 
+
+cdef int _txn_traverse(PyObject *self, visitproc visit, void *arg) noexcept:
+    cdef Txn t = <Txn>self
+    cdef rx_node *root = t.txn.root
+    cdef int rc = _txn_base_traverse(self, visit, arg) if _txn_base_traverse != NULL else 0
+    if rc:
+        return rc
+    if root == t.base:  # right after a start, a commit or an abort the txn holds its root twice
+        return _visit_owned(root, 2, visit, arg)
+    return _visit_owned(root, 1, visit, arg) or _visit_owned(t.base, 1, visit, arg)
+
+
+cdef int _txn_clear(PyObject *self) noexcept:
+    cdef Txn t = <Txn>self
+    cdef rx_txn dropped = t.txn
+    cdef rx_node *old_base = t.base
+    cdef rx_node *empty = rx_root_new()
+    if _txn_base_clear != NULL:
+        _txn_base_clear(self)
+    if empty == NULL:
+        return 0
+    rx_txn_init(&t.txn, &OPS, empty, 0)  # left empty, not broken (see _tree_clear)
+    t.base = empty
+    t.base_size = 0
+    if dropped.root != NULL:
+        rx_txn_clear(&dropped)
+    if old_base != NULL:
+        rx_node_decref(&OPS, old_base)
+    return 0
+
+
+cdef int _iter_traverse(PyObject *self, visitproc visit, void *arg) noexcept:
+    cdef int rc = _iter_base_traverse(self, visit, arg) if _iter_base_traverse != NULL else 0
+    return rc or _visit_owned((<TreeIterator>self).it.root, 1, visit, arg)
+
+
+cdef int _iter_clear(PyObject *self) noexcept:
+    if _iter_base_clear != NULL:
+        _iter_base_clear(self)
+    rx_iter_clear(&OPS, &(<TreeIterator>self).it)  # an exhausted iterator yields nothing more
+    return 0
+
+
 (<PyTypeObject *>Tree).tp_traverse = _tree_traverse
 (<PyTypeObject *>Tree).tp_clear = _tree_clear
+(<PyTypeObject *>Txn).tp_traverse = _txn_traverse
+(<PyTypeObject *>Txn).tp_clear = _txn_clear
+(<PyTypeObject *>TreeIterator).tp_traverse = _iter_traverse
+(<PyTypeObject *>TreeIterator).tp_clear = _iter_clear

@@ -632,23 +632,29 @@ class PyTxn:
     def commit(self) -> PyTree:
         """Publishes the current contents, then fires the watches the changes concern; the txn goes on from there."""
         tree = PyTree._of(self._root, self._size)
+        # The old base and the replaced nodes are dropped last, once the txn is whole: dropping them may run value
+        # destructors, which may use this very txn.
+        old_base, replaced = self._base_root, self._replaced
         self._base_root, self._base_size = self._root, self._size
+        self._replaced = []
         self._renew()
         fire = []
         with _lock:  # no watch may be created on a queued node between our check and our mark
-            for node in self._replaced:
+            for node in replaced:
                 w = node.watch
                 if w is None:
                     node.watch = _FIRED
                 elif not w.fired:
                     fire.append(w)
-        self._replaced = []
         for w in fire:
             w._fire()
+        del old_base, replaced
         return tree
 
     def abort(self) -> None:
         """Drops the uncommitted changes and their queued watches; the txn goes back to its last committed tree."""
+        dropped, replaced = self._root, self._replaced  # released last, as in commit
         self._root, self._size = self._base_root, self._base_size
-        self._renew()
         self._replaced = []
+        self._renew()
+        del dropped, replaced
