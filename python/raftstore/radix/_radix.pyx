@@ -121,6 +121,21 @@ cdef inline int _key_of(object key, const uint8_t **ptr, size_t *length, Py_buff
     return 1
 
 
+cdef inline int _lookup(const rx_node *root, object key, void **value) except -1:
+    """1 and *value set when key is stored under root, else 0: the point lookup of Tree and Txn."""
+    cdef const uint8_t *ptr
+    cdef size_t length
+    cdef Py_buffer view
+    cdef int viewed, found
+    if type(key) is bytes:  # the hot path: no buffer protocol round trip
+        return rx_get(root, <const uint8_t *>PyBytes_AS_STRING(key), <size_t>PyBytes_GET_SIZE(key), value)
+    viewed = _key_of(key, &ptr, &length, &view)
+    found = rx_get(root, ptr, length, value)
+    if viewed:
+        PyBuffer_Release(&view)
+    return found
+
+
 cdef inline object _pair(const uint8_t *key, size_t length, void *value):
     return (PyBytes_FromStringAndSize(<const char *>key, <Py_ssize_t>length), <object>value)
 
@@ -261,17 +276,7 @@ cdef class Tree:
         return default
 
     cdef int _lookup(self, object key, void **value) except -1:
-        cdef const uint8_t *ptr
-        cdef size_t length
-        cdef Py_buffer view
-        cdef int viewed, found
-        if type(key) is bytes:  # the hot path: no buffer protocol round trip
-            return rx_get(self.root, <const uint8_t *>PyBytes_AS_STRING(key), <size_t>PyBytes_GET_SIZE(key), value)
-        viewed = _key_of(key, &ptr, &length, &view)
-        found = rx_get(self.root, ptr, length, value)
-        if viewed:
-            PyBuffer_Release(&view)
-        return found
+        return _lookup(self.root, key, value)
 
     def txn(self):
         """A write transaction starting from this tree (which it never changes)."""
@@ -454,14 +459,7 @@ cdef class Txn:
         return default
 
     cdef int _lookup(self, object key, void **value) except -1:
-        cdef const uint8_t *ptr
-        cdef size_t length
-        cdef Py_buffer view
-        cdef int viewed = _key_of(key, &ptr, &length, &view)
-        cdef int found = rx_get(self.txn.root, ptr, length, value)
-        if viewed:
-            PyBuffer_Release(&view)
-        return found
+        return _lookup(self.txn.root, key, value)
 
     def insert(self, key, value):
         """Sets key to value; returns the previous value, or None."""

@@ -272,7 +272,27 @@ def _leaves(root: _Node, prefix: KeyLike, reverse: bool) -> Iterator[_Node]:
 # ---- trees -----------------------------------------------------------------------------------------------------------
 
 
-class PyTree:
+class _PointReads:
+    """The point reads PyTree and PyTxn share: both keep their current root in ``_root``."""
+
+    __slots__ = ()
+    _root: _Node
+
+    def __contains__(self, key: KeyLike) -> bool:
+        return _lookup(self._root, _as_key(key)) is not None
+
+    def __getitem__(self, key: KeyLike) -> Any:
+        node = _lookup(self._root, _as_key(key))
+        if node is None:
+            raise KeyError(key)
+        return node.value
+
+    def get(self, key: KeyLike, default: Any = None) -> Any:
+        node = _lookup(self._root, _as_key(key))
+        return default if node is None else node.value
+
+
+class PyTree(_PointReads):
     """An immutable radix tree mapping bytes to Python objects; see the package docstring for the API."""
 
     __slots__ = ("_root", "_size")
@@ -293,19 +313,6 @@ class PyTree:
 
     def __repr__(self) -> str:
         return f"<PyTree len={self._size}>"
-
-    def __contains__(self, key: KeyLike) -> bool:
-        return _lookup(self._root, _as_key(key)) is not None
-
-    def __getitem__(self, key: KeyLike) -> Any:
-        node = _lookup(self._root, _as_key(key))
-        if node is None:
-            raise KeyError(key)
-        return node.value
-
-    def get(self, key: KeyLike, default: Any = None) -> Any:
-        node = _lookup(self._root, _as_key(key))
-        return default if node is None else node.value
 
     def txn(self) -> PyTxn:
         return PyTxn(self)
@@ -377,7 +384,7 @@ class PyTree:
 # ---- transactions ----------------------------------------------------------------------------------------------------
 
 
-class PyTxn:
+class PyTxn(_PointReads):
     """A batch of writes on a private copy-on-write version of a tree. Not thread-safe (one writer at a time)."""
 
     __slots__ = ("_base_root", "_base_size", "_replaced", "_root", "_size", "_token")
@@ -390,19 +397,6 @@ class PyTxn:
 
     def __len__(self) -> int:
         return self._size
-
-    def __contains__(self, key: KeyLike) -> bool:
-        return _lookup(self._root, _as_key(key)) is not None
-
-    def __getitem__(self, key: KeyLike) -> Any:
-        node = _lookup(self._root, _as_key(key))
-        if node is None:
-            raise KeyError(key)
-        return node.value
-
-    def get(self, key: KeyLike, default: Any = None) -> Any:
-        node = _lookup(self._root, _as_key(key))
-        return default if node is None else node.value
 
     # -- node ownership and watch queueing --
 
