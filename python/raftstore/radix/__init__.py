@@ -23,7 +23,10 @@ The contract, for both:
   first; ``t.longest_prefix(key)``, ``t.minimum()``, ``t.maximum()`` return a ``(key, value)`` pair or None;
   ``iter(t)`` yields keys ascending.
 * Watches: ``t.watch(key)`` and ``t.watch_prefix(prefix)`` return a ``Watch`` that fires once a transaction
-  committed from ``t`` or a descendant changes that key / anything under that prefix (see ``watch.py``).
+  committed from ``t`` or a descendant changes that key / anything under that prefix (see ``watch.py``). Each node
+  version has one watch, which fires when a committed transaction replaces that node: so ``watch(key)`` also fires
+  for changes to keys that extend ``key``, and a watch asked of an outdated tree for a part that has since changed
+  is born fired. Spurious wake-ups are possible; late ones are not.
 """
 
 from raftstore.radix._radix import Tree, Txn

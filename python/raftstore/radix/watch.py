@@ -3,7 +3,8 @@
 A watch is the Python counterpart of go-immutable-radix's ``mutateCh``: it is handed out by a tree for a key or a
 prefix and *fires* (once, for good) when a transaction committed from that tree, or from a tree derived from it,
 changes that key or anything under that prefix. As with a closed Go channel, firing is idempotent and a handle that
-has fired stays fired; a handle may also fire spuriously (for instance when a node on its path is split), never late.
+has fired stays fired; a handle may also fire spuriously (for instance when a node on its path is split, or for a
+key's watch when a key extending it changes), never late.
 
 Both tree implementations (the C ``Tree`` and the pure-Python ``PyTree``) create these objects lazily, only when a
 watch is asked for, and fire them after the commit that changed the watched part has produced its new tree; so a
