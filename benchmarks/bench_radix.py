@@ -63,32 +63,30 @@ def _heavy(benchmark: Any, rounds: int, make: Any, target: Any) -> None:
     box.clear()
 
 
-def test_bulk_insert(benchmark: Any, backend: Any, data: Any, heavy_rounds: int) -> None:
-    benchmark.group = backend.group("bulk insert")
+def _bulk(benchmark: Any, backend: Any, data: Any, heavy_rounds: int, op: str, build: Any) -> Any:
+    """Times `build(keys, value)` over all N keys in heavy rounds; returns the value stored."""
+    benchmark.group = backend.group(op)
     _info(benchmark, backend, data)
-    keys, value, insert = data.keys, object(), backend.bulk_insert
+    keys, value = data.keys, object()
 
     def target(box: list[Any]) -> None:
-        box.append(insert(keys, value))
+        box.append(build(keys, value))
 
     _heavy(benchmark, heavy_rounds, None, target)
     _per_op(benchmark, data.n)
+    return value
+
+
+def test_bulk_insert(benchmark: Any, backend: Any, data: Any, heavy_rounds: int) -> None:
+    _bulk(benchmark, backend, data, heavy_rounds, "bulk insert", backend.bulk_insert)
 
 
 def test_bulk_construct(benchmark: Any, backend: Any, data: Any, heavy_rounds: int) -> None:
     if not backend.has_bulk_construct:
         pytest.skip(f"{backend.name} has no bulk constructor: its bulk path is one txn ('radix: bulk insert')")
-    benchmark.group = backend.group("bulk construct")
-    _info(benchmark, backend, data)
-    keys, value, construct = data.keys, object(), backend.bulk_construct
-
-    def target(box: list[Any]) -> None:
-        box.append(construct(keys, value))
-
-    _heavy(benchmark, heavy_rounds, None, target)
-    _per_op(benchmark, data.n)
+    value = _bulk(benchmark, backend, data, heavy_rounds, "bulk construct", backend.bulk_construct)
     sample = data.keys[:1000]
-    s = construct(sample, value)
+    s = backend.bulk_construct(sample, value)
     assert len(s) == len(sample) and all(s[k] is value for k in sample)
 
 

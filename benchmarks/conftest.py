@@ -218,21 +218,11 @@ class Backend:
         for k in keys:
             get(k)
 
-    def prefix_items(self, s: Any, prefix: bytes) -> list[tuple[bytes, Any]]:
-        raise NotImplementedError
-
-    def seek(self, s: Any, probes: list[bytes], steps: int) -> None:
-        raise NotImplementedError
-
-    def seek_one(self, s: Any, probe: bytes, steps: int) -> list[tuple[bytes, Any]]:
-        raise NotImplementedError
+    # Each subclass adds delete_many(s, keys) and, when `ordered`, prefix_items / seek / seek_one.
 
     def for_delete(self, s: Any) -> Any:
         """The full structure a delete round starts from. A persistent one is shared: no round changes it."""
         return s
-
-    def delete_many(self, s: Any, keys: list[bytes]) -> Any:
-        raise NotImplementedError
 
 
 class RadixBackend(Backend):
@@ -257,14 +247,14 @@ class RadixBackend(Backend):
         return txn.commit()
 
 
-class DictBackend(Backend):
-    ordered = False
+class _MutableMapBackend(Backend):
+    """dict and SortedDict: deleted from in place, so each delete round starts from a copy."""
+
     persistent = False
     has_bulk_construct = True
-    unordered_reason = "dict is a hash map: no key order, so no prefix scan or lower-bound seek"
 
     def for_delete(self, s: Any) -> Any:
-        return dict(s)
+        return s.copy()
 
     def delete_many(self, s: Any, keys: list[bytes]) -> Any:
         for k in keys:
@@ -272,10 +262,12 @@ class DictBackend(Backend):
         return s
 
 
-class SortedDictBackend(Backend):
-    persistent = False
-    has_bulk_construct = True
+class DictBackend(_MutableMapBackend):
+    ordered = False
+    unordered_reason = "dict is a hash map: no key order, so no prefix scan or lower-bound seek"
 
+
+class SortedDictBackend(_MutableMapBackend):
     # Both ordered operations slice the sorted key list by position (bisect) and look the values up in the
     # underlying dict: measured faster than `irange(...)` + per-key lookups, so the peer is shown at its best.
     def prefix_items(self, s: Any, prefix: bytes) -> list[tuple[bytes, Any]]:
@@ -308,14 +300,6 @@ class SortedDictBackend(Backend):
         irange, getitem = s.irange, s.__getitem__
         for p in probes:
             [(k, getitem(k)) for k in islice(irange(minimum=p), steps)]
-
-    def for_delete(self, s: Any) -> Any:
-        return s.copy()
-
-    def delete_many(self, s: Any, keys: list[bytes]) -> Any:
-        for k in keys:
-            del s[k]
-        return s
 
 
 class MapBackend(Backend):
