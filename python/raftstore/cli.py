@@ -1,7 +1,8 @@
 """The ``raftstore`` command.
 
-Only ``demo`` exists so far: a short tour of what is built (the radix tree that the state store will sit on). Later
-layers add ``agent`` (the server), ``snapshot`` and ``bench``.
+``demo`` is a short tour of what is built (the radix tree that the state store will sit on); ``snapshot inspect``
+reads a snapshot archive (Consul's or raftstore's) or an internal state.bin. Later layers add ``agent`` (the
+server), ``snapshot save/restore`` and ``bench``.
 """
 
 from __future__ import annotations
@@ -53,15 +54,49 @@ def _demo(keys: int) -> int:
     return 0
 
 
+def _snapshot_inspect(args: argparse.Namespace) -> int:
+    """Consul's `snapshot inspect`: metadata, then records per type, largest first."""
+    from raftstore.fsm.snapshot_stream import SnapshotFormatError
+    from raftstore.snapshot.archive import ArchiveError
+    from raftstore.snapshot.inspect import format_json, format_pretty, inspect_file
+
+    if (args.kvdepth is not None or args.kvfilter) and not args.kvdetails:
+        print("-kvdepth and -kvfilter need -kvdetails", file=sys.stderr)
+        return 1
+    try:
+        info = inspect_file(
+            args.file, kv_depth=(args.kvdepth or 2) if args.kvdetails else None, kv_filter=args.kvfilter
+        )
+    except FileNotFoundError as error:
+        print(f"Error opening snapshot file: {error}", file=sys.stderr)
+        return 1
+    except (ArchiveError, SnapshotFormatError, OSError) as error:
+        print(f"Error reading snapshot: {error}", file=sys.stderr)
+        return 1
+    print(format_json(info) if args.format == "json" else format_pretty(info))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="raftstore", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"raftstore {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="a short tour of what is built so far")
     demo.add_argument("--keys", type=int, default=200_000, help="how many keys to load (default 200,000)")
+    snapshot = commands.add_parser("snapshot", help="work with snapshot archives").add_subparsers(
+        dest="snapshot_command", required=True
+    )
+    inspect = snapshot.add_parser("inspect", help="what a snapshot archive (or an internal state.bin) holds")
+    inspect.add_argument("file", help="an archive, or a state.bin with its meta.json beside it")
+    inspect.add_argument("--format", "-format", choices=["pretty", "json"], default="pretty")
+    inspect.add_argument("--kvdetails", "-kvdetails", action="store_true", help="break KV usage down by key prefix")
+    inspect.add_argument("--kvdepth", "-kvdepth", type=int, default=None, help="key prefix depth (default 2)")
+    inspect.add_argument("--kvfilter", "-kvfilter", default="", help="only keys starting with this prefix")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args.keys)
+    if args.command == "snapshot" and args.snapshot_command == "inspect":
+        return _snapshot_inspect(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

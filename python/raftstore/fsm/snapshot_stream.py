@@ -66,6 +66,12 @@ class SnapshotReader:
             raise SnapshotFormatError(f"snapshot header must be {{'LastIndex': N}}, got {header!r:.80}")
         self.last_index: int = last_index
 
+    @property
+    def offset(self) -> int:
+        """Bytes of the stream consumed so far: after the header, then after each record yielded."""
+        offset: int = self._unpacker.tell()
+        return offset
+
     def __iter__(self) -> Iterator[tuple[int, Any]]:
         unpacker = self._unpacker
         while True:
