@@ -23,8 +23,8 @@ RSS is /proc/self/statm's resident pages times the page size, so it includes all
 fragmentation left by the build, which is memory a process really holds. The child also reports how many
 objects the garbage collector tracks per key (the C tree's nodes are invisible to it, a Python tree's not).
 
-This file is also the single home of the key generator and of the bulk-insert builders, which
-benchmarks/conftest.py loads by path (pytest runs with --import-mode=importlib: no sibling imports).
+The key generator, the backends and their builders live in raftstore.bench.radix, shared with the benchmark suite
+and `raftstore bench`.
 """
 
 from __future__ import annotations
@@ -35,67 +35,13 @@ import importlib
 import importlib.util
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Iterable
-from itertools import repeat
 from pathlib import Path
 from typing import Any
-
-SEED = 20240611
-DEFAULT_N = 1_000_000
-KEY_FORMAT = b"service/%08d/node-%d"  # 8 random digits (unique per key) and a small node number
-NODE_NUMBERS = 4  # node-0 .. node-3
-
-BACKENDS = ("Tree", "PyTree", "dict", "SortedDict", "immutables.Map")
-ALIASES = {b.lower(): b for b in BACKENDS} | {"map": "immutables.Map", "immutables": "immutables.Map"}
-INSTALL_HINTS = {
-    "Tree": "raftstore (with its C extension) is not importable: `pip install -e .` from the repository root",
-    "PyTree": "raftstore is not importable: `pip install -e .`, or run with PYTHONPATH=python",
-    "dict": "",
-    "SortedDict": "sortedcontainers is not installed: `pip install sortedcontainers` (or raftstore[test])",
-    "immutables.Map": "immutables is not installed: `pip install immutables` (or raftstore[test])",
-}
-TREE_SHIM_REASON = (
-    "raftstore.radix.Tree is the pure-Python PyTree (development shim: the C extension is not built); "
-    "build it with `pip install -e .`"
-)
-
-# The one value object every key maps to (values are not what is measured).
-VALUE = object()
-
-
-class Unavailable(Exception):
-    """The backend cannot be measured here; the message says why and how to install it."""
-
-
-# ------------------------------------------------------------------------------------------------- keys
-
-
-def key_parts(n: int, seed: int = SEED) -> tuple[array, bytes]:
-    """The material of N unique keys in random (insertion) order: (8-digit numbers, node numbers)."""
-    rng = random.Random(seed)
-    digits = array("I", rng.sample(range(10**8), n))  # distinct digits -> distinct keys, already shuffled
-    nodes = bytes(rng.randrange(NODE_NUMBERS) for _ in range(n))
-    return digits, nodes
-
-
-def iter_keys(digits: Iterable[int], nodes: Iterable[int]) -> Iterable[bytes]:
-    """Format each key freshly (a new bytes object per key, referenced by nobody else)."""
-    fmt = KEY_FORMAT
-    return (fmt % (d, k) for d, k in zip(digits, nodes, strict=True))
-
-
-def make_keys(n: int, seed: int = SEED) -> list[bytes]:
-    digits, nodes = key_parts(n, seed)
-    return list(iter_keys(digits, nodes))
-
-
-# ------------------------------------------------------------------------------------------------- backends
 
 
 def _ensure_importable() -> None:
@@ -106,58 +52,18 @@ def _ensure_importable() -> None:
             sys.path.insert(0, str(src))
 
 
-def load(name: str) -> Any:
-    """The class (factory) of a backend; raises Unavailable with an install hint."""
-    try:
-        if name in ("Tree", "PyTree"):
-            _ensure_importable()
-            radix = importlib.import_module("raftstore.radix")
-            if name == "Tree" and radix.Tree is radix.PyTree:
-                raise Unavailable(TREE_SHIM_REASON)
-            return getattr(radix, name)
-        if name == "dict":
-            return dict
-        if name == "SortedDict":
-            return importlib.import_module("sortedcontainers").SortedDict
-        if name == "immutables.Map":
-            return importlib.import_module("immutables").Map
-    except ImportError as exc:
-        raise Unavailable(f"{INSTALL_HINTS[name]} ({exc})") from exc
-    raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
-
-
-def bulk_insert(name: str, cls: Any, keys: Iterable[bytes], value: Any = VALUE) -> Any:
-    """All keys inserted one by one, in one transaction where the backend has transactions."""
-    if name in ("Tree", "PyTree"):
-        txn = cls().txn()
-        insert = txn.insert
-        for k in keys:
-            insert(k, value)
-        return txn.commit()
-    if name == "dict":
-        d = {}
-        for k in keys:
-            d[k] = value
-        return d
-    if name == "SortedDict":
-        sd = cls()
-        for k in keys:
-            sd[k] = value
-        return sd
-    if name == "immutables.Map":
-        with cls().mutate() as mm:
-            for k in keys:
-                mm[k] = value
-            return mm.finish()
-    raise ValueError(name)
-
-
-def bulk_construct(name: str, cls: Any, keys: Iterable[bytes], value: Any = VALUE) -> Any:
-    """The constructor from an unsorted iterable of pairs, for the backends that have one (not the trees)."""
-    if name in ("dict", "SortedDict", "immutables.Map"):
-        return cls(zip(keys, repeat(value)))
-    raise ValueError(f"{name} has no bulk constructor")
-
+_ensure_importable()
+from raftstore.bench.radix import (  # noqa: E402 - after the fallback above
+    ALIASES,
+    BACKENDS,
+    DEFAULT_N,
+    KEY_FORMAT,
+    Unavailable,
+    bulk_insert,
+    iter_keys,
+    key_parts,
+    load,
+)
 
 # ------------------------------------------------------------------------------------------------- measuring
 

@@ -1,8 +1,8 @@
 """The ``raftstore`` command.
 
 ``demo`` is a short tour of what is built (the radix tree that the state store will sit on); ``snapshot inspect``
-reads a snapshot archive (Consul's or raftstore's) or an internal state.bin. Later layers add ``agent`` (the
-server), ``snapshot save/restore`` and ``bench``.
+reads a snapshot archive (Consul's or raftstore's) or an internal state.bin; ``bench`` compares raftstore's layers
+with their peers on this machine. Later layers add ``agent`` (the server) and ``snapshot save/restore``.
 """
 
 from __future__ import annotations
@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="a short tour of what is built so far")
     demo.add_argument("--keys", type=int, default=200_000, help="how many keys to load (default 200,000)")
+    from raftstore.bench import command as bench_command
+
+    bench = commands.add_parser("bench", help="compare raftstore's layers with their peers on this machine")
+    bench_command.add_arguments(bench)
     snapshot = commands.add_parser("snapshot", help="work with snapshot archives").add_subparsers(
         dest="snapshot_command", required=True
     )
@@ -95,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args.keys)
+    if args.command == "bench":
+        return bench_command.run(args)
     if args.command == "snapshot" and args.snapshot_command == "inspect":
         return _snapshot_inspect(args)
     parser.error(f"unknown command {args.command!r}")

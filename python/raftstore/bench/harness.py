@@ -1,0 +1,217 @@
+"""The benchmark harness behind `raftstore bench`: layers, workloads, backends, and an interleaved runner.
+
+A *layer* (radix, memdb, logstore, ...) supplies a data set, a list of *workloads* (timed operations) and the
+*backends* it compares (its own implementations and their peers). The runner measures every applicable
+(workload, backend) pair several times and keeps every sample. Fairness on a noisy, shared machine is the point:
+
+- Rounds interleave the backends (a fresh random order per round, from a fixed seed), so slow drift of the machine
+  (another process, thermal throttling, a cache filling) lands on every backend alike instead of on whichever ran
+  last. Results are medians with their interquartile spread, never means or minimums.
+- Every backend does the same number of elementary operations per sample, on the same data.
+- Setup (building inputs, copying structures) is untimed; the collector runs between samples, untimed, and stays
+  on during them, as in users' programs.
+- A backend that is not installed is reported as skipped with its install hint, never silently dropped; a workload
+  that does not apply to a backend (no key order in a dict) is reported with the reason.
+- Each workload may check a backend's answers after its first sample, untimed: a wrong answer is an error, not a
+  fast result (this matters for user-supplied backends).
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Unavailable(Exception):
+    """A backend cannot run here; the message says why and how to install what is missing."""
+
+
+@dataclass
+class Context:
+    """What a workload sees: the backend's adapter, the layer's data set, and scratch space that lives for one
+    backend's turn in one round (e.g. the structure built by the bulk-insert workload, read by the lookups)."""
+
+    backend: Any
+    data: Any
+    scratch: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One timed operation. `run(ctx)` is timed and returns how many elementary operations it performed;
+    `prepare(ctx)` runs untimed before it; `applies(backend)` returns None or the reason it does not apply;
+    `check(ctx)` runs untimed after the first sample and raises AssertionError on a wrong answer."""
+
+    name: str
+    run: Callable[[Context], int]
+    prepare: Callable[[Context], None] | None = None
+    applies: Callable[[Any], str | None] | None = None
+    check: Callable[[Context], None] | None = None
+    unit: str = "ops"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A named way to make a backend adapter for a layer; `create(data)` raises `Unavailable` with a hint."""
+
+    name: str
+    create: Callable[[Any], Any]
+    origin: str = "built-in"
+
+
+class Layer(Protocol):
+    """What a benchmarked layer provides to the harness."""
+
+    name: str
+    default_baseline: str
+
+    def prepare(self, quick: bool) -> Any:
+        """The data set (also carries the sizes, reported as parameters)."""
+        ...
+
+    def parameters(self, data: Any) -> dict[str, Any]: ...
+
+    def workloads(self) -> list[Workload]: ...
+
+    def backends(self) -> list[BackendSpec]: ...
+
+    def wrap(self, name: str, implementation: Any) -> BackendSpec:
+        """A backend from a user-supplied implementation (a class or factory with the layer's API)."""
+        ...
+
+
+@dataclass
+class Cell:
+    """All samples of one (layer, workload, backend)."""
+
+    layer: str
+    workload: str
+    backend: str
+    unit: str
+    ops_per_sample: int = 0
+    samples: list[float] = field(default_factory=list)  # operations per second, one per round
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples) if self.samples else 0.0
+
+    @property
+    def quartiles(self) -> tuple[float, float]:
+        if len(self.samples) < 2:
+            return (self.median, self.median)
+        q1, _, q3 = statistics.quantiles(self.samples, n=4, method="inclusive")
+        return (q1, q3)
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range relative to the median (0.05 = the middle half of the samples within 5%)."""
+        q1, q3 = self.quartiles
+        return (q3 - q1) / self.median if self.median else 0.0
+
+
+@dataclass
+class Results:
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {layer, backend, reason}
+    not_applicable: list[dict[str, str]] = field(default_factory=list)  # {layer, workload, backend, reason}
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # layer -> sizes etc.
+    baselines: dict[str, str] = field(default_factory=dict)  # layer -> baseline backend
+    workload_order: dict[str, list[str]] = field(default_factory=dict)  # layer -> workloads as the layer lists them
+    rounds: int = 0
+    quick: bool = False
+
+    def cells_of(self, layer: str, workload: str) -> list[Cell]:
+        return [cell for cell in self.cells if cell.layer == layer and cell.workload == workload]
+
+    def cell(self, layer: str, workload: str, backend: str) -> Cell | None:
+        for cell in self.cells:
+            if (cell.layer, cell.workload, cell.backend) == (layer, workload, backend):
+                return cell
+        return None
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def step(self, label: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def step(self, label: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def run_layer(
+    layer: Layer,
+    results: Results,
+    *,
+    quick: bool,
+    rounds: int,
+    extra_backends: Sequence[BackendSpec] = (),
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> None:
+    """Measure one layer into `results`."""
+    progress = progress or _NoProgress()
+    data = layer.prepare(quick)
+    results.parameters[layer.name] = layer.parameters(data)
+    results.baselines.setdefault(layer.name, layer.default_baseline)
+    adapters: list[tuple[str, Any]] = []
+    for spec in [*layer.backends(), *extra_backends]:
+        try:
+            adapters.append((spec.name, spec.create(data)))
+        except Unavailable as why:
+            results.skipped.append({"layer": layer.name, "backend": spec.name, "reason": str(why)})
+    workloads = layer.workloads()
+    results.workload_order[layer.name] = [workload.name for workload in workloads]
+    plan: dict[str, list[Workload]] = {}
+    for name, adapter in adapters:
+        plan[name] = []
+        for workload in workloads:
+            reason = workload.applies(adapter) if workload.applies else None
+            if reason:
+                results.not_applicable.append(
+                    {"layer": layer.name, "workload": workload.name, "backend": name, "reason": reason}
+                )
+            else:
+                plan[name].append(workload)
+                results.cells.append(Cell(layer.name, workload.name, name, workload.unit))
+    cells = {(c.workload, c.backend): c for c in results.cells if c.layer == layer.name}
+    progress.start(rounds * sum(len(w) for w in plan.values()))
+    rng = random.Random(seed)
+    for round_number in range(rounds):
+        order = list(adapters)
+        rng.shuffle(order)
+        for name, adapter in order:
+            context = Context(adapter, data)
+            for workload in plan[name]:
+                if workload.prepare is not None:
+                    workload.prepare(context)
+                gc.collect()
+                started = time.perf_counter()
+                ops = workload.run(context)
+                elapsed = time.perf_counter() - started
+                cell = cells[(workload.name, name)]
+                cell.ops_per_sample = ops
+                cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))
+                if round_number == 0 and workload.check is not None:
+                    workload.check(context)
+                progress.step(f"{layer.name} {round_number + 1}/{rounds} {name}: {workload.name}")
+            context.scratch.clear()
+            del context
+            gc.collect()
+    results.rounds = rounds
+    progress.finish()

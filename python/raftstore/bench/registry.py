@@ -1,0 +1,76 @@
+"""Which layers `raftstore bench` knows, and how users add their own backends to a layer.
+
+Three ways to plug a backend in, all ending in the same table as the built-in ones:
+- in Python: ``raftstore.bench.register_backend("radix", "MyTree", MyTree)``, then run the harness;
+- on the command line: ``raftstore bench radix --backend radix=mypackage.trees:MyTree``;
+- as a package: an entry point in the ``raftstore.bench`` group whose object is a callable, called with no
+  arguments when the harness starts, that calls `register_backend` (so installing the package is enough).
+
+The implementation must have the layer's API (for radix, `raftstore.radix.Tree`'s); each layer wraps it in its
+adapter and checks its answers once, so a wrong implementation fails loudly instead of looking fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from typing import Any
+
+from raftstore.bench.harness import BackendSpec, Layer
+
+ENTRY_POINT_GROUP = "raftstore.bench"
+
+_LAYERS: dict[str, Callable[[], Layer]] = {}
+_PLUGINS: dict[str, list[tuple[str, Any]]] = {}
+_entry_points_loaded = False
+
+
+def _builtin_layers() -> dict[str, Callable[[], Layer]]:
+    from raftstore.bench.radix import RadixLayer
+
+    return {"radix": RadixLayer}
+
+
+def layers() -> dict[str, Callable[[], Layer]]:
+    """Layer name -> factory, built-in first, in the order they are run."""
+    if not _LAYERS:
+        _LAYERS.update(_builtin_layers())
+    return _LAYERS
+
+
+def register_backend(layer: str, name: str, implementation: Any) -> None:
+    """Add a backend (a class or factory with the layer's API) to a layer's comparison."""
+    if layer not in layers():
+        raise ValueError(f"unknown benchmark layer {layer!r}; known: {', '.join(layers())}")
+    _PLUGINS.setdefault(layer, []).append((name, implementation))
+
+
+def load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        entry_point.load()()
+
+
+def load_spec(text: str) -> tuple[str, str, Any]:
+    """``LAYER=module:object`` (the `--backend` option) into (layer, name, implementation)."""
+    layer, sep, target = text.partition("=")
+    module_name, colon, attribute = target.partition(":")
+    if not sep or not colon or not module_name or not attribute:
+        raise ValueError(f"--backend takes LAYER=module:object, got {text!r}")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return layer, attribute.rsplit(".", 1)[-1], obj
+
+
+def plugin_specs(layer: Layer) -> list[BackendSpec]:
+    return [layer.wrap(name, implementation) for name, implementation in _PLUGINS.get(layer.name, [])]
+
+
+def clear_plugins() -> None:
+    """Forget registered backends (tests)."""
+    _PLUGINS.clear()
