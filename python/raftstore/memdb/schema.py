@@ -48,6 +48,9 @@ class TableSchema:
             raise SchemaError("missing table name")
         if not self.indexes:
             raise SchemaError(f"table '{self.name}': missing table indexes")
+        for name, index in self.indexes.items():
+            if not isinstance(index, IndexSchema):
+                raise SchemaError(f"table '{self.name}': index '{name}' must be an IndexSchema")
         if ID_INDEX not in self.indexes:
             raise SchemaError(f"table '{self.name}': must have id index")
         id_index = self.indexes[ID_INDEX]
@@ -78,6 +81,8 @@ class DBSchema:
         if not self.tables:
             raise SchemaError("schema has no tables defined")
         for name, table in self.tables.items():
+            if not isinstance(table, TableSchema):
+                raise SchemaError(f"table '{name}' must be a TableSchema")
             if name != table.name:
                 raise SchemaError(f"table name mis-match for '{name}' (schema says '{table.name}')")
             table.validate()

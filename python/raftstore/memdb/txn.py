@@ -212,12 +212,19 @@ class Txn:
             return False
         plan = self._plans[table]
         txns = self._table_txns(plan)
+        prefix_txn = txns[plan.indexes.index(ip)]
         for obj in entries:
             pk = plan.id_from_object(obj)
             if pk is None:
                 raise MemDBError("object missing primary index")
             self._remove(plan, txns, pk, obj, skip=ip)
-        txns[plan.indexes.index(ip)].delete_prefix(key)
+            # A multi-valued prefix index may hold other keys of the object outside the prefix: go-memdb leaves
+            # those behind (pointing at a deleted object); they are removed here.
+            if ip.indexer.multi:
+                for k in ip.keys(obj, pk) or ():
+                    if not k.startswith(key):
+                        prefix_txn.delete(k)
+        prefix_txn.delete_prefix(key)
         return True
 
     # ------------------------------------------------------------------------------------------ reads
