@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from raftstore.memdb.indexers import Indexer
+from raftstore.memdb import keyenc
+from raftstore.memdb.indexers import Indexer, StringFieldIndex, StringSliceFieldIndex
 from raftstore.memdb.schema import ID_INDEX, IndexSchema, TableSchema
 
 # keys(obj, primary_key) -> the index keys of obj (non-unique ones end with the primary key), or None: no value.
@@ -64,7 +65,7 @@ class IndexPlan:
 class TablePlan:
     """A table's indexes, the primary (``id``) one first."""
 
-    __slots__ = ("by_name", "id_from_object", "indexes", "name")
+    __slots__ = ("allow_missing", "by_name", "id_from_object", "indexes", "name", "specs")
 
     def __init__(self, schema: TableSchema) -> None:
         self.name = schema.name
@@ -72,3 +73,16 @@ class TablePlan:
         self.indexes = tuple(IndexPlan(schema.name, ix) for ix in ordered)
         self.by_name = {ip.name: ip for ip in self.indexes}
         self.id_from_object: Callable[[Any], bytes | None] = schema.indexes[ID_INDEX].indexer.from_object
+        # Every index (id first) as a keyenc spec, and whether each may lack a value.
+        self.specs: tuple[keyenc.Spec, ...] = tuple(_spec(ip) for ip in self.indexes)
+        self.allow_missing = tuple(ip.allow_missing for ip in self.indexes)
+
+
+def _spec(ip: IndexPlan) -> keyenc.Spec:
+    indexer = ip.indexer
+    # Exact types only: a subclass may override from_object, and then only the reference knows its keys.
+    if type(indexer) is StringFieldIndex:
+        return (keyenc.STRING, indexer.field, indexer.lowercase, ip.unique, ip.keys)
+    if type(indexer) is StringSliceFieldIndex:
+        return (keyenc.STRING_SLICE, indexer.field, indexer.lowercase, ip.unique, ip.keys)
+    return (keyenc.GENERIC, "", False, ip.unique, ip.keys)

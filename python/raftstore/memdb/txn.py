@@ -132,37 +132,35 @@ class Txn:
 
         All index keys are computed before anything changes, so a missing value or an indexer error leaves the
         transaction as it was."""
-        self._check_write()
-        plan = self._plan(table)
-        pk = plan.id_from_object(obj)
-        if pk is None:
-            raise MemDBError("object missing primary index")
-        indexes = plan.indexes
-        new_keys = []
-        for ip in indexes[1:]:
-            keys = ip.keys(obj, pk)
-            if keys is None and not ip.allow_missing:
-                raise MemDBError(f"missing value for index '{ip.name}'")
-            new_keys.append(keys)
-        txns = self._table_txns(plan)
-        existing = txns[0].insert(pk, obj)
-        if existing is None:
-            for keys, txn in zip(new_keys, txns[1:], strict=True):
-                if keys:
-                    for k in keys:
-                        txn.insert(k, obj)
-        else:
-            for ip, keys, txn in zip(indexes[1:], new_keys, txns[1:], strict=True):
+        if self._closed or not self.write:
+            self._check_write()
+        plan = self._plans.get(table)
+        if plan is None:
+            raise MemDBError(f"invalid table '{table}'")
+        keys = self._db._object_keys(plan.specs, obj)
+        if None in keys:
+            if keys[0] is None:
+                raise MemDBError("object missing primary index")
+            for index_keys, allowed, ip in zip(keys, plan.allow_missing, plan.indexes, strict=True):
+                if index_keys is None and not allowed:
+                    raise MemDBError(f"missing value for index '{ip.name}'")
+        txns = self._tables.get(table)
+        if txns is None or self._snaps:
+            txns = self._table_txns(plan)
+        existing = self._db._insert_keys(txns, keys, obj)
+        if existing is not None:  # an update: the id index is done, move the other indexes' entries
+            pk = keys[0][0]  # keys[0] is not None: checked above
+            for ip, new, txn in zip(plan.indexes[1:], keys[1:], txns[1:], strict=True):
                 old = ip.keys(existing, pk)
                 if old:
                     for k in old:
-                        if keys is None or k not in keys:
+                        if new is None or k not in new:
                             txn.delete(k)
-                if keys:
-                    for k in keys:
+                if new:
+                    for k in new:
                         txn.insert(k, obj)
         if self._changes is not None:
-            self._changes.append(Change(table, existing, obj, pk))
+            self._changes.append(Change(table, existing, obj, keys[0][0]))
 
     def delete(self, table: str, obj: Any) -> None:
         """Delete the stored object with ``obj``'s primary key (NotFoundError if there is none); its keys are
