@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from typing import Any
 
 from raftstore.radix.watch import Watch
 
@@ -92,7 +93,7 @@ class WatchSet:
             if not future.done():
                 future.cancel()
 
-    def __await__(self):  # type: ignore[no-untyped-def]
+    def __await__(self) -> Generator[Any, None, bool]:
         """``await ws``: wait without a timeout; resolves to False (it did not time out)."""
         return self.wait_async(None).__await__()
 
