@@ -95,7 +95,7 @@ def _outcome(fn: Any, *args: Any) -> Any:
         return ("error", type(exc), str(exc))
 
 
-@settings(max_examples=400)
+@settings(max_examples=1000)
 @given(obj=objects(), lowercase=st.booleans(), unique_tags=st.booleans())
 def test_object_keys_match_the_reference(obj: Any, lowercase: bool, unique_tags: bool) -> None:
     plan = _plan(lowercase, unique_tags)

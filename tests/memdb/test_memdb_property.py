@@ -124,7 +124,7 @@ def _check(db: MemDB, model: Model, probes: list[str]) -> None:
 
 
 # tree_factory is a class, never mutated: sharing it across examples is safe.
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=txns)
 def test_memdb_matches_a_list_model(plan: list[tuple[list[Any], bool]], tree_factory: Any) -> None:
     db = MemDB(SCHEMA, tree_factory=tree_factory)

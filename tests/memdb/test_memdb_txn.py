@@ -377,7 +377,6 @@ def test_db_snapshot_is_independent(make_db: MakeDB, Svc: Any) -> None:
     with db.txn(write=True) as txn:
         txn.insert("services", Svc("only-primary", "n", "x"))
     assert snap.txn().first("services", "id", "only-primary") is None
-    assert watch.fired is False or db.txn().first("services", "id", "web-1") is not None
 
 
 def test_tables_are_independent(make_db: MakeDB, Svc: Any) -> None:
@@ -415,9 +414,7 @@ def test_changes_are_collapsed_per_object(make_db: MakeDB, Svc: Any) -> None:
         Change("services", objs[2], None, b"db-1\x00"),
         Change("services", objs[0], None, b"web-1\x00"),
     ]
-    assert [(c.created, c.updated, c.deleted) for c in changes] == [(True, False, False), (False, False, True)] * 1 + [
-        (False, False, True)
-    ]
+    assert [(c.created, c.updated, c.deleted) for c in changes] == [(True, False, False)] + [(False, False, True)] * 2
     assert txn.changes() == changes  # idempotent
     txn.insert("services", Svc("api-1", "n", "x"))
     later = txn.changes()
