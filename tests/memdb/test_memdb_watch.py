@@ -228,3 +228,42 @@ def test_readers_during_a_long_write_see_the_old_snapshot(make_db: MakeDB, Svc: 
         thread.join(DEADLINE)
     assert observed == [50, 50]
     assert len(list(db.txn().get("services", "id"))) == 199
+
+
+def test_concurrent_readers_always_see_whole_commits(make_db: MakeDB, Svc: Any) -> None:
+    """A writer rewrites every record in each txn (all with the same port); readers in other threads, racing it,
+    must only ever see one commit's records, on every index at once (snapshot isolation, no torn reads)."""
+    db = make_db()
+    _insert(db, *[Svc(f"s{i:02d}", "n", "x", port=0) for i in range(20)])
+    commits = 60
+    stop = threading.Event()
+    errors: list[str] = []
+    reads = [0, 0]
+
+    def reader(slot: int) -> None:
+        while True:  # at least one read, however the threads are scheduled
+            txn = db.txn()
+            ports = {o.port for o in txn.get("services", "id")}
+            by_node = {o.port for o in txn.get("services", "node", "n")}
+            by_port = [o.port for o in txn.get("services", "port")]
+            if len(ports) != 1 or ports != by_node or len(by_port) != 20 or set(by_port) != ports:
+                errors.append(f"torn read: {ports} {by_node} {sorted(set(by_port))}")
+                return
+            reads[slot] += 1
+            if stop.is_set():
+                return
+
+    threads = [threading.Thread(target=reader, args=(slot,)) for slot in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for c in range(1, commits + 1):
+            _insert(db, *[Svc(f"s{i:02d}", "n", "x", port=c) for i in range(20)])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(DEADLINE)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert min(reads) >= 1
+    assert {o.port for o in db.txn().get("services", "id")} == {commits}
