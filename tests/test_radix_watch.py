@@ -672,3 +672,44 @@ def test_watch_never_late_under_concurrent_commits(tree_cls: type) -> None:
     assert not errors
     assert len(published) == n + 1
     assert not published[-1].watch(b"k").fired
+
+
+# ----------------------------------------------------------------------------------------- callbacks
+
+
+def test_subscribe_runs_callbacks_once_on_fire(tree_cls: type, build: Build) -> None:
+    t = build(tree_cls, {b"a": 1, b"b": 2})
+    w = t.watch(b"a")
+    calls: list[str] = []
+    assert w.subscribe(lambda: calls.append("one"))
+    dropped = lambda: calls.append("dropped")  # noqa: E731
+    assert w.subscribe(dropped)
+    w.unsubscribe(dropped)
+    w.unsubscribe(dropped)  # not registered any more: a no-op
+    assert calls == []
+    txn = t.txn()
+    txn.insert(b"a", 3)
+    assert calls == []  # fires on commit only
+    txn.commit()
+    assert calls == ["one"]
+    t.delete(b"a")  # a fired watch never fires again
+    assert calls == ["one"]
+    assert not w.subscribe(lambda: calls.append("late"))  # already fired: not registered, not called
+    assert calls == ["one"]
+
+
+def test_subscribed_callback_sees_the_committed_tree(tree_cls: type, build: Build) -> None:
+    t = build(tree_cls, {b"k": 1})
+    w = t.watch(b"k")
+    published: list[Any] = []
+    seen: list[Any] = []
+
+    def on_fire() -> None:
+        seen.append(published[0][b"k"] if published else None)
+
+    w.subscribe(on_fire)
+    txn = t.txn()
+    txn.insert(b"k", 2)
+    published.append(txn.snapshot())  # what memdb does: publish first, then commit (which fires)
+    txn.commit()
+    assert seen == [2]

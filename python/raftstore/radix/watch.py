@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 # One lock for every watch: the critical sections are a few attribute reads and writes, and a per-object lock would
@@ -30,13 +30,16 @@ _lock = threading.Lock()
 class Watch:
     """A one-shot notification handle; see the module docstring for when it fires."""
 
-    __slots__ = ("__weakref__", "_event", "_fired", "_futures")
+    __slots__ = ("__weakref__", "_callbacks", "_event", "_fired", "_futures")
 
     def __init__(self) -> None:
         self._fired = False
         # Created only when somebody actually blocks or awaits: most watches are checked with ``fired`` or never.
         self._event: threading.Event | None = None
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]] | None = None
+        # Callables run (once, in the firing thread) when the watch fires: how a set of watches (memdb's WatchSet)
+        # waits on all of them with one event instead of one thread per watch.
+        self._callbacks: list[Callable[[], object]] | None = None
 
     @property
     def fired(self) -> bool:
@@ -66,16 +69,37 @@ class Watch:
                 self._futures.append((loop, future))
         return (yield from future.__await__())
 
+    def subscribe(self, callback: Callable[[], object]) -> bool:
+        """Arrange for ``callback()`` to run once when the watch fires, in the firing thread (keep it short and
+        non-blocking). Returns False, without registering it, when the watch has already fired."""
+        with _lock:
+            if self._fired:
+                return False
+            if self._callbacks is None:
+                self._callbacks = []
+            self._callbacks.append(callback)
+            return True
+
+    def unsubscribe(self, callback: Callable[[], object]) -> None:
+        """Withdraw a callback given to ``subscribe`` (no-op when it is not registered, or has run)."""
+        with _lock:
+            if self._callbacks is not None:
+                with contextlib.suppress(ValueError):
+                    self._callbacks.remove(callback)
+
     def _fire(self) -> None:
         """Mark the watch fired and wake every waiter. Idempotent; called by the trees after a commit."""
         with _lock:
             if self._fired:
                 return
             self._fired = True
-            event, futures = self._event, self._futures
-            self._futures = None
+            event, futures, callbacks = self._event, self._futures, self._callbacks
+            self._futures = self._callbacks = None
         if event is not None:
             event.set()
+        if callbacks:
+            for callback in callbacks:
+                callback()
         if futures:
             for loop, future in futures:
                 # RuntimeError: the waiter's loop has been closed, so nobody is left to wake.
