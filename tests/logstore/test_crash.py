@@ -114,7 +114,7 @@ def _run_child(impl: str, directory: Path, seed: int, kill_after: float) -> list
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("impl", ["wal", "pywal"])
+@pytest.mark.parametrize("impl", ["wal", pytest.param("pywal", marks=pytest.mark.pure_python)])
 def test_sigkill_keeps_every_acknowledged_batch(impl: str, tmp_path: Path) -> None:
     cls = WALStore if impl == "wal" else PyWALStore
     runs = RUNS if impl == "wal" else max(1, RUNS // 3)

@@ -185,7 +185,7 @@ def mutate(path: Path, offset: int, how: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("impl", ["wal", "pywal"])
+@pytest.mark.parametrize("impl", ["wal", pytest.param("pywal", marks=pytest.mark.pure_python)])
 def test_damage_in_every_region(impl: str, tmp_path: Path) -> None:
     cls = IMPLS[impl]
     pristine, expected, final_batch = build(tmp_path, impl)
@@ -214,7 +214,7 @@ def test_damage_in_every_region(impl: str, tmp_path: Path) -> None:
     assert outcomes["tail unused flip"] <= {"intact"}
 
 
-@pytest.mark.parametrize("impl", ["wal", "pywal"])
+@pytest.mark.parametrize("impl", ["wal", pytest.param("pywal", marks=pytest.mark.pure_python)])
 def test_damaged_metadata(impl: str, tmp_path: Path) -> None:
     cls = IMPLS[impl]
     pristine, expected, final_batch = build(tmp_path, impl)
@@ -236,7 +236,7 @@ def test_damaged_metadata(impl: str, tmp_path: Path) -> None:
     assert check_outcome(cls, work, expected, final_batch) == "refused"  # segments without metadata
 
 
-@pytest.mark.parametrize("impl", ["wal", "pywal"])
+@pytest.mark.parametrize("impl", ["wal", pytest.param("pywal", marks=pytest.mark.pure_python)])
 def test_missing_or_stray_segment(impl: str, tmp_path: Path) -> None:
     cls = IMPLS[impl]
     pristine, expected, final_batch = build(tmp_path, impl)
@@ -256,7 +256,7 @@ def test_missing_or_stray_segment(impl: str, tmp_path: Path) -> None:
     assert not stray.exists()
 
 
-@pytest.mark.parametrize("impl", ["wal", "pywal"])
+@pytest.mark.parametrize("impl", ["wal", pytest.param("pywal", marks=pytest.mark.pure_python)])
 def test_torn_final_batch_is_discarded_then_overwritten(impl: str, tmp_path: Path) -> None:
     cls = IMPLS[impl]
     pristine, expected, final_batch = build(tmp_path, impl)

@@ -26,6 +26,7 @@ except ImportError:  # optional: LMDBStore raises on construction
 _TYPES = tuple(LogType)
 _KEY = struct.Struct(">Q")  # big-endian, so LMDB's byte order is index order
 _VALUE = struct.Struct("<QdBI")  # term, appended_at, type, extensions length; then extensions, data
+# Stable-store keys carry a one-byte prefix: LMDB refuses empty keys, the protocol allows them.
 
 
 class LMDBStore(StoreMixin):
@@ -153,13 +154,13 @@ class LMDBStore(StoreMixin):
         with self._lock:
             try:
                 with self._e().begin(write=True, db=self._stable) as txn:
-                    txn.put(bytes(key), bytes(value))
+                    txn.put(b"k" + bytes(key), bytes(value))
             except lmdb.Error as exc:
                 raise _error(exc, self.directory) from exc
 
     def get(self, key: bytes) -> bytes | None:
         with self._e().begin(db=self._stable) as txn:
-            raw = txn.get(bytes(key))
+            raw = txn.get(b"k" + bytes(key))
         return None if raw is None else bytes(raw)
 
 
