@@ -16,12 +16,13 @@ static void build_table(void) {
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++) table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
-    table_ready = 1;
+    __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t crc32c_extend_sw(uint32_t crc, const void *data, size_t len) {
-    /* The table is built at most once per process; building it twice concurrently writes the same values. */
-    if (!table_ready) build_table();
+    /* Built on first use; two threads racing here write identical values, and the flag is published with release
+     * semantics after the table is complete. */
+    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) build_table();
     const uint8_t *p = data;
     crc = ~crc;
     while (len >= 8) {
@@ -74,16 +75,21 @@ static crc_fn choose(void) {
     return crc32c_extend_sw;
 }
 
-uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len) {
-    /* A benign race: every thread computes the same choice. */
-    if (!chosen) chosen = choose();
-    return chosen(crc, data, len);
+static crc_fn get_chosen(void) {
+    /* Every thread computes the same choice; the pointer is published atomically. */
+    crc_fn f = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = choose();
+        __atomic_store_n(&chosen, f, __ATOMIC_RELEASE);
+    }
+    return f;
 }
 
+uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len) { return get_chosen()(crc, data, len); }
+
 int crc32c_hw_available(void) {
-    if (!chosen) chosen = choose();
 #ifdef CRC32C_HAVE_HW
-    return chosen == crc32c_extend_hw;
+    return get_chosen() == crc32c_extend_hw;
 #else
     return 0;
 #endif

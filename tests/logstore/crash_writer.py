@@ -3,9 +3,9 @@
     python crash_writer.py IMPL DIRECTORY SEED
 
 Opens the store (IMPL: wal or pywal), prints READY with its first and last index, then runs random operations
-forever: append batches, head truncation, tail truncation followed by a term bump. Before each operation it prints
-`B <op>` and after it returns `A <op>`, flushing each line, so the parent knows every acknowledged operation and
-the one (at most) in flight. Entry content is a function of (index, term): see entry_data().
+forever: append batches, head truncation, tail truncation, then a term bump (set_uint64). Before each operation
+it prints `B <op>` and after it returns `A <op>`, flushing each line, so the parent knows every acknowledged
+operation and the one (at most) in flight. Entry content is a function of (index, term): see entry_data().
 """
 
 from __future__ import annotations
@@ -30,13 +30,18 @@ def main() -> None:
     term = store.get_uint64(b"CurrentTerm") or 1
     out.write(f"READY {store.first_index()} {store.last_index()} {term}\n")
     out.flush()
+    bump = False
     while True:
         first, last = store.first_index(), store.last_index()
         roll = rng.random()
-        if roll < 0.05 and last - first > 50:
+        if bump:  # after a tail truncation, a new term (a separate, atomic step)
+            op = f"S {term + 1}"
+            bump = False
+        elif roll < 0.05 and last - first > 50:
             op = f"H {rng.randrange(first, last - 10)}"
         elif roll < 0.10 and last - first > 50:
-            op = f"T {rng.randrange(last - 40, last + 1)} {term + 1}"
+            op = f"T {rng.randrange(last - 40, last + 1)}"
+            bump = True
         else:
             n = rng.choice((1, 1, 3, 17, 64, 200))
             op = f"P {last + 1 if last else rng.randrange(1, 1000)} {n} {term}"
@@ -48,8 +53,9 @@ def main() -> None:
             store.delete_range(first, a[0])
         elif kind == "T":
             store.delete_range(a[0], last)
-            store.set_uint64(b"CurrentTerm", a[1])
-            term = a[1]
+        elif kind == "S":
+            store.set_uint64(b"CurrentTerm", a[0])
+            term = a[0]
         else:
             store.store_logs([Log(i, a[2], data=entry_data(i, a[2])) for i in range(a[0], a[0] + a[1])])
         out.write(f"A {op}\n")

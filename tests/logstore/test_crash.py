@@ -70,7 +70,8 @@ class Model:
             del self.terms[a[0] - self.first :]
             if not self.terms:
                 self.first = 0
-            self.term = a[1]
+        elif kind == "S":
+            self.term = a[0]
 
     def matches(self, store: Any) -> bool:
         if (store.first_index(), store.last_index()) != (self.first if self.terms else 0, self.last):
@@ -140,7 +141,11 @@ def test_sigkill_keeps_every_acknowledged_batch(impl: str, tmp_path: Path) -> No
             candidates.append(after)
         with cls(directory, segment_size=64 << 10) as store:
             matched = [m for m in candidates if m.matches(store)]
-            assert matched, f"run {run}: store {store.first_index()}..{store.last_index()} matches no outcome"
+            assert matched, (
+                f"run {run}: store {store.first_index()}..{store.last_index()} term "
+                f"{store.get_uint64(b'CurrentTerm')} matches none of "
+                f"{[(m.first, m.last, m.term) for m in candidates]} (in flight: {begun})"
+            )
         if matched[0] is not model:
             inflight_applied += 1
         model = matched[0]

@@ -9,6 +9,7 @@ holds the readers' lock during an fsync, so readers in other threads never wait 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport PyObject
 from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport free
 
@@ -76,7 +77,43 @@ cdef extern from "wal.h":
     ctypedef int (*wal_emit_fn)(void *arg, const wal_entry *entry) noexcept
     int wal_get(wal *w, uint64_t index, wal_emit_fn emit, void *arg, wal_error *err)
 
+cdef extern from "structmember.h":
+    ctypedef struct PyMemberDef:
+        Py_ssize_t offset
+
+cdef extern from "Python.h":
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
+
+cdef Py_ssize_t _slot_offset(str name) except -1:
+    """The byte offset of one of Log's slots (Log is a slots dataclass): read straight from the object, a field costs
+    a load instead of a generic attribute lookup, which is most of the per-entry CPU of an append."""
+    descr = Log.__dict__[name]
+    if type(descr).__name__ != "member_descriptor":
+        raise TypeError(f"Log.{name} is not a slot")
+    return (<PyMemberDescrObject *><PyObject *>descr).d_member.offset
+
+
+cdef Py_ssize_t _OFF_INDEX = _slot_offset("index")
+cdef Py_ssize_t _OFF_TERM = _slot_offset("term")
+cdef Py_ssize_t _OFF_TYPE = _slot_offset("type")
+cdef Py_ssize_t _OFF_DATA = _slot_offset("data")
+cdef Py_ssize_t _OFF_EXT = _slot_offset("extensions")
+cdef Py_ssize_t _OFF_AT = _slot_offset("appended_at")
+cdef type _LOG = Log
+
+
+cdef inline object _field(object log, Py_ssize_t offset, str name):
+    """A slot of an exact Log instance (AttributeError when unset, like the attribute)."""
+    cdef PyObject *value = (<PyObject **>((<char *><PyObject *>log) + offset))[0]
+    if value == NULL:
+        return getattr(log, name)
+    return <object>value
+
+
 cdef tuple _TYPES = tuple(LogType)
+cdef Py_ssize_t _N_TYPES = len(_TYPES)
 cdef size_t _NO_LIMIT = <size_t>-1
 cdef int _PY_ERROR = -1000  # an emit callback failed with a Python exception (already set)
 
@@ -135,22 +172,34 @@ cdef int _emit_copy(void *arg, const wal_entry *e) noexcept:
 
 
 cdef int _fill_entry(wal_entry *dst, object log, list keep) except -1:
-    data = log.data
+    """Points `dst` at the entry's fields. Conversions happen in C (no Python-level comparisons): this loop runs once
+    per appended entry with the GIL held, so it is the CPU cost of a durable append."""
+    cdef long long t
+    cdef bint exact = type(log) is _LOG
+    data = _field(log, _OFF_DATA, "data") if exact else log.data
     if type(data) is not bytes:
         data = bytes(data)
-    ext = log.extensions
+    ext = _field(log, _OFF_EXT, "extensions") if exact else log.extensions
     if type(ext) is not bytes:
         ext = bytes(ext)
-    keep.append(data)
+    keep.append(data)  # alive until the GIL-free append returns, even if another thread rebinds log.data
     keep.append(ext)
-    t = log.type
-    if not 0 <= t < len(_TYPES):
-        raise InvalidEntryError(f"log entry {log.index}: unknown log type {t!r}")
-    if log.index <= 0:
-        raise InvalidEntryError(f"log index {log.index} is reserved (indexes start at 1)")
-    dst.index = log.index
-    dst.term = log.term
-    dst.appended_at = log.appended_at
+    try:
+        if exact:
+            t = _field(log, _OFF_TYPE, "type")
+            dst.index = _field(log, _OFF_INDEX, "index")
+            dst.term = _field(log, _OFF_TERM, "term")
+        else:
+            t = log.type
+            dst.index = log.index
+            dst.term = log.term
+    except (OverflowError, TypeError):
+        raise InvalidEntryError(f"log entry {log.index!r}: index, term or type outside its range") from None
+    if t < 0 or t >= _N_TYPES:
+        raise InvalidEntryError(f"log entry {log.index}: unknown log type {log.type!r}")
+    if dst.index == 0:
+        raise InvalidEntryError("log index 0 is reserved (indexes start at 1)")
+    dst.appended_at = _field(log, _OFF_AT, "appended_at") if exact else log.appended_at
     dst.type = <uint8_t>t
     dst.data = <const uint8_t *>PyBytes_AS_STRING(data)
     dst.data_len = PyBytes_GET_SIZE(data)
