@@ -1414,4 +1414,7 @@ void wal_get_stats(wal *w, wal_stats *out) {
     *out = w->st;
     out->segments = w->nseg;
     pthread_rwlock_unlock(&w->lock);
+    pthread_mutex_lock(&w->smu);
+    out->spare_ready = (uint64_t)w->spare_ready;
+    pthread_mutex_unlock(&w->smu);
 }

@@ -126,6 +126,7 @@ typedef struct {
     uint64_t syncs;          /* fdatasync calls since open (files and directory) */
     uint64_t spares_used;    /* rotations that took a prepared spare segment */
     uint64_t discarded_tail; /* bytes of a torn final batch discarded at open */
+    uint64_t spare_ready;    /* 1 while a preallocated segment waits for the next rotation */
 } wal_stats;
 void wal_get_stats(wal *w, wal_stats *out);
 

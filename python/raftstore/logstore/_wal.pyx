@@ -52,6 +52,7 @@ cdef extern from "wal.h" nogil:
         uint64_t syncs
         uint64_t spares_used
         uint64_t discarded_tail
+        uint64_t spare_ready
 
     int WAL_OK, WAL_EIO, WAL_ECORRUPT, WAL_EINDEX, WAL_ENOTFOUND, WAL_EINVAL, WAL_ENOMEM, WAL_EFAILED, WAL_ELOCKED
 
@@ -481,7 +482,8 @@ cdef class WALCore:
             self._leave()
 
     def stats(self):
-        """Counters since open: segments, batches, syncs, spares_used, discarded_tail (bytes)."""
+        """Counters since open: segments, batches, syncs, spares_used, discarded_tail (bytes), and spare_ready (1
+        while a zero-filled segment is ready for the next rotation)."""
         cdef wal_stats st
         cdef wal *w = self._enter()
         try:
@@ -494,4 +496,5 @@ cdef class WALCore:
             "syncs": st.syncs,
             "spares_used": st.spares_used,
             "discarded_tail": st.discarded_tail,
+            "spare_ready": st.spare_ready,
         }
