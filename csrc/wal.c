@@ -703,7 +703,8 @@ static int create_tail(wal *w, uint64_t base, uint64_t need, wal_error *err) {
         rc = write_meta(w, descs, w->nseg + 1, w->next_id + 1, w->kv, w->nkv, err);
     }
     if (rc == WAL_OK) {
-        segs = realloc(w->segs, (w->nseg + 1) * sizeof *segs);
+        /* A new array, swapped in under the write lock: readers may be walking the old one right now. */
+        segs = malloc((w->nseg + 1) * sizeof *segs);
         if (!segs) rc = fail(err, WAL_ENOMEM, 0, "out of memory");
     }
     free(descs);
@@ -714,11 +715,15 @@ static int create_tail(wal *w, uint64_t base, uint64_t need, wal_error *err) {
         w->failed = 1;
         return rc;
     }
+    if (w->nseg) memcpy(segs, w->segs, w->nseg * sizeof *segs);
+    segs[w->nseg] = s;
     pthread_rwlock_wrlock(&w->lock);
+    segment **old = w->segs;
     w->segs = segs;
-    w->segs[w->nseg++] = s;
+    w->nseg++;
     w->next_id++;
     pthread_rwlock_unlock(&w->lock);
+    free(old);
     w->tail_off = WAL_HEADER_SIZE;
     want_spare(w);
     return WAL_OK;

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,12 +244,54 @@ static void test_recovery(void) {
     wal_close(w);
 }
 
+/* Readers race appends, rotations and head truncations (the segment array is replaced while they walk it). */
+static volatile int stop_readers;
+static void *reader_thread(void *arg) {
+    wal *w = arg;
+    unsigned seed = 1;
+    uint64_t reads = 0;
+    while (!__atomic_load_n(&stop_readers, __ATOMIC_ACQUIRE)) {
+        uint64_t first = wal_first_index(w), last = wal_last_index(w);
+        if (!last) continue;
+        seed = seed * 1103515245u + 12345u;
+        uint64_t i = first + seed % (last - first + 1);
+        seen sn = {0};
+        wal_error e;
+        int rc = wal_get(w, i, emit, &sn, &e);
+        if (rc == WAL_OK && sn.index != i) __atomic_store_n(&failures, failures + 1, __ATOMIC_RELAXED);
+        if (rc != WAL_OK && rc != WAL_ENOTFOUND) __atomic_store_n(&failures, failures + 1, __ATOMIC_RELAXED);
+        uint8_t *frames;
+        size_t len;
+        uint64_t next;
+        if (wal_read_frames(w, i, i + 20, (size_t)-1, &frames, &len, &next, &e) == WAL_OK) free(frames);
+        reads++;
+    }
+    return (void *)(uintptr_t)reads;
+}
+
+static void test_concurrent_readers(void) {
+    rm_dir(dir);
+    wal *w = open_wal(WAL_OK);
+    pthread_t t[2];
+    stop_readers = 0;
+    for (int k = 0; k < 2; k++) pthread_create(&t[k], NULL, reader_thread, w);
+    for (uint64_t lo = 1; lo <= 20000; lo += 50) {
+        CHECK_RC(append_range(w, lo, lo + 49, 1, 100), WAL_OK);
+        if (lo % 2000 == 1 && lo > 1) CHECK_RC(wal_delete_range(w, 1, lo - 1000, &err), WAL_OK);
+    }
+    __atomic_store_n(&stop_readers, 1, __ATOMIC_RELEASE);
+    for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+    CHECK(wal_last_index(w) == 20000);
+    wal_close(w);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/raftstore-test-wal-%d", (int)getpid());
     rm_dir(dir);
     for (size_t i = 0; i < sizeof payload; i++) payload[i] = (uint8_t)(i * 7 + 3);
     test_basic();
     test_recovery();
+    test_concurrent_readers();
     rm_dir(dir);
     printf("wal: %d failures\n", failures);
     return failures ? 1 : 0;
