@@ -693,25 +693,26 @@ static int create_tail(wal *w, uint64_t base, uint64_t need, wal_error *err) {
     if (rc == WAL_OK) rc = sync_dir(w, err);
     if (rc == WAL_OK) rc = map_segment(s, s->fd, err);
     seg_desc *descs = NULL;
-    if (rc == WAL_OK) {
-        descs = current_descs(w);
-        if (!descs) rc = fail(err, WAL_ENOMEM, 0, "out of memory");
-    }
     segment **segs = NULL;
     if (rc == WAL_OK) {
-        descs[w->nseg] = d;
-        rc = write_meta(w, descs, w->nseg + 1, w->next_id + 1, w->kv, w->nkv, err);
-    }
-    if (rc == WAL_OK) {
+        descs = current_descs(w);
         /* A new array, swapped in under the write lock: readers may be walking the old one right now. */
         segs = malloc((w->nseg + 1) * sizeof *segs);
-        if (!segs) rc = fail(err, WAL_ENOMEM, 0, "out of memory");
+        if (!descs || !segs) rc = fail(err, WAL_ENOMEM, 0, "out of memory");
+    }
+    int meta_attempted = 0;
+    if (rc == WAL_OK) {
+        descs[w->nseg] = d;
+        meta_attempted = 1;
+        rc = write_meta(w, descs, w->nseg + 1, w->next_id + 1, w->kv, w->nkv, err);
     }
     free(descs);
     if (rc != WAL_OK) {
-        /* Not in the metadata (or the metadata now names it and the in-memory state cannot follow): stop writing. */
-        if (s->fd >= 0) unlink(s->path);
+        /* Before the metadata update the file is not part of the log: remove it. After a failed update, whichever
+         * metadata is on disk decides at the next open (an unlisted file is removed then): leave it, stop writing. */
+        if (!meta_attempted && s->fd >= 0) unlink(s->path);
         seg_free(s);
+        free(segs);
         w->failed = 1;
         return rc;
     }

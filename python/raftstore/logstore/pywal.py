@@ -515,8 +515,8 @@ class PyWALStore(StoreMixin):
         try:
             self._write_meta([x.desc() for x in self._segs] + [s.desc()], sid + 1, self._kv)
         except BaseException:
+            # Whichever metadata reached the disk decides at the next open (an unlisted file is removed then).
             os.close(s.fd)
-            os.unlink(s.path)
             raise
         self._segs.append(s)
         self._next_id = sid + 1
