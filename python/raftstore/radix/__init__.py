@@ -4,6 +4,9 @@ Two implementations share one API and one test suite:
 
 * ``Tree`` — the C tree (``csrc/radix.c`` through the Cython binding ``_radix.pyx``): nodes are C structs that
   Python's garbage collector never sees, path copying with in-place writes to nodes the running transaction owns.
+  Trees of 4,096 keys or more also carry a Bloom filter of their keys (``csrc/bloom.c``, about 1.6 bytes a key)
+  that turns most lookups of absent keys into one cache miss instead of a walk down the tree; it is invisible in
+  the API.
 * ``PyTree`` — the pure-Python reference (``pyradix.py``): the executable specification, and a benchmark backend.
 
 The contract, for both:

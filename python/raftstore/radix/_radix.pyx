@@ -23,6 +23,19 @@ cdef extern from "Python.h":
         traverseproc tp_traverse
         inquiry tp_clear
 
+cdef extern from "bloom.h":
+    ctypedef struct rx_bloom:
+        pass
+    rx_bloom *rx_bloom_new(size_t capacity)
+    void rx_bloom_incref(rx_bloom *b)
+    void rx_bloom_decref(rx_bloom *b)
+    void rx_bloom_add(rx_bloom *b, const uint8_t *key, size_t len)
+    int rx_bloom_may_contain(const rx_bloom *b, const uint8_t *key, size_t len)
+    int rx_bloom_full(const rx_bloom *b)
+    size_t rx_bloom_capacity(const rx_bloom *b)
+    size_t rx_bloom_added(const rx_bloom *b)
+    size_t rx_bloom_bytes(const rx_bloom *b)
+
 cdef extern from "radix.h":
     ctypedef struct rx_node:
         pass
@@ -121,16 +134,63 @@ cdef inline int _key_of(object key, const uint8_t **ptr, size_t *length, Py_buff
     return 1
 
 
-cdef inline int _lookup(const rx_node *root, object key, void **value) except -1:
+# ---- the key filter -----------------------------------------------------------------------------------------------
+# Trees of at least FILTER_MIN_KEYS keys carry a Bloom filter (csrc/bloom.h) that answers most lookups of absent keys
+# without walking the tree. Invariant, kept by Txn.insert: a tree's filter holds every key the tree holds (it is
+# shared by a family of versions and only gains keys, so it may hold more; never fewer).
+
+cdef size_t FILTER_MIN_KEYS = 4096
+
+
+def _set_filter_min_keys(size_t n):
+    """Tests: the tree size from which a filter is built (returns the previous one)."""
+    global FILTER_MIN_KEYS
+    previous = FILTER_MIN_KEYS
+    FILTER_MIN_KEYS = n
+    return previous
+
+
+cdef rx_bloom *_filter_of(rx_node *root, size_t size) except NULL:
+    """A new filter holding every key under root, sized for twice as many keys."""
+    cdef size_t capacity = 2 * size if 2 * size > FILTER_MIN_KEYS else FILTER_MIN_KEYS
+    cdef rx_bloom *bloom = rx_bloom_new(capacity)
+    cdef rx_iter it
+    cdef const uint8_t *key
+    cdef size_t length
+    cdef void *value
+    cdef int rc
+    if bloom == NULL:
+        raise MemoryError()
+    memset(&it, 0, sizeof(rx_iter))
+    rc = rx_iter_seek_prefix(&it, root, <const uint8_t *>b"", 0, 0)
+    while rc == RX_OK:
+        rc = rx_iter_next(&it, &key, &length, &value)
+        if rc != 1:
+            break
+        rx_bloom_add(bloom, key, length)
+        rc = RX_OK
+    rx_iter_clear(&OPS, &it)
+    if rc != 0:
+        rx_bloom_decref(bloom)
+        raise MemoryError()
+    return bloom
+
+
+cdef inline int _lookup(const rx_node *root, const rx_bloom *bloom, object key, void **value) except -1:
     """1 and *value set when key is stored under root, else 0: the point lookup of Tree and Txn."""
     cdef const uint8_t *ptr
     cdef size_t length
     cdef Py_buffer view
-    cdef int viewed, found
+    cdef int viewed = 0, found
     if type(key) is bytes:  # the hot path: no buffer protocol round trip
-        return rx_get(root, <const uint8_t *>PyBytes_AS_STRING(key), <size_t>PyBytes_GET_SIZE(key), value)
-    viewed = _key_of(key, &ptr, &length, &view)
-    found = rx_get(root, ptr, length, value)
+        ptr = <const uint8_t *>PyBytes_AS_STRING(key)
+        length = <size_t>PyBytes_GET_SIZE(key)
+    else:
+        viewed = _key_of(key, &ptr, &length, &view)
+    if bloom != NULL and not rx_bloom_may_contain(bloom, ptr, length):
+        found = 0
+    else:
+        found = rx_get(root, ptr, length, value)
     if viewed:
         PyBuffer_Release(&view)
     return found
@@ -229,6 +289,7 @@ cdef class Tree:
     """An immutable radix tree; see raftstore.radix for the contract. ``Tree()`` is empty."""
     cdef rx_node *root
     cdef size_t size
+    cdef rx_bloom *bloom  # the key filter (see above), or NULL for small trees
     cdef object __weakref__
     # Never set. Its presence makes Cython give Tree the garbage-collector slots, which _tree_traverse and _tree_clear
     # (at the end of this file) then take over to report the values the tree holds.
@@ -237,6 +298,7 @@ cdef class Tree:
     def __cinit__(self):
         self.root = NULL
         self.size = 0
+        self.bloom = NULL
 
     def __init__(self):
         if self.root == NULL:
@@ -248,6 +310,8 @@ cdef class Tree:
         if self.root != NULL:
             rx_node_decref(&OPS, self.root)
             self.root = NULL
+        rx_bloom_decref(self.bloom)
+        self.bloom = NULL
 
     def __len__(self):
         return self.size
@@ -276,15 +340,15 @@ cdef class Tree:
         return default
 
     cdef int _lookup(self, object key, void **value) except -1:
-        return _lookup(self.root, key, value)
+        return _lookup(self.root, self.bloom, key, value)
 
     def txn(self):
         """A write transaction starting from this tree (which it never changes)."""
-        return Txn._start(self.root, self.size)
+        return Txn._start(self.root, self.size, self.bloom)
 
     def insert(self, key, value):
         """A new tree with key set to value."""
-        cdef Txn txn = Txn._start(self.root, self.size)
+        cdef Txn txn = Txn._start(self.root, self.size, self.bloom)
         txn.insert(key, value)
         return txn.commit()
 
@@ -293,13 +357,13 @@ cdef class Tree:
         cdef Txn txn
         if key not in self:
             return self
-        txn = Txn._start(self.root, self.size)
+        txn = Txn._start(self.root, self.size, self.bloom)
         txn.delete(key)
         return txn.commit()
 
     def delete_prefix(self, prefix):
         """A new tree without the keys starting with prefix."""
-        cdef Txn txn = Txn._start(self.root, self.size)
+        cdef Txn txn = Txn._start(self.root, self.size, self.bloom)
         txn.delete_prefix(prefix)
         return txn.commit()
 
@@ -398,12 +462,21 @@ cdef class Tree:
         rx_stats(self.root, &nodes, &nbytes)
         return nodes, nbytes
 
+    def _filter_stats(self):
+        """(capacity, keys added, bytes) of the key filter, or None: for tests and memory reports."""
+        if self.bloom == NULL:
+            return None
+        return rx_bloom_capacity(self.bloom), rx_bloom_added(self.bloom), rx_bloom_bytes(self.bloom)
+
     @staticmethod
-    cdef Tree _wrap(rx_node *root, size_t size):
-        """A Tree taking over a reference to root."""
+    cdef Tree _wrap(rx_node *root, size_t size, rx_bloom *bloom):
+        """A Tree taking over a reference to root, and sharing the filter (which must hold all its keys)."""
         cdef Tree t = Tree.__new__(Tree)
         t.root = root
         t.size = size
+        t.bloom = bloom
+        if bloom != NULL:
+            rx_bloom_incref(bloom)
         return t
 
 
@@ -412,12 +485,14 @@ cdef class Txn:
     cdef rx_txn txn
     cdef rx_node *base       # the tree the txn started from or last committed, for abort()
     cdef size_t base_size
+    cdef rx_bloom *bloom     # holds every key of txn.root and of base (see the key filter above), or NULL
     cdef object __weakref__
     cdef object _gc_slot  # never set: gives the type the collector's slots (see the end of this file)
 
     def __cinit__(self):
         self.txn.root = NULL
         self.base = NULL
+        self.bloom = NULL
 
     def __dealloc__(self):
         if self.txn.root != NULL:
@@ -425,15 +500,36 @@ cdef class Txn:
         if self.base != NULL:
             rx_node_decref(&OPS, self.base)
             self.base = NULL
+        rx_bloom_decref(self.bloom)
+        self.bloom = NULL
 
     @staticmethod
-    cdef Txn _start(rx_node *root, size_t size):
+    cdef Txn _start(rx_node *root, size_t size, rx_bloom *bloom):
         cdef Txn t = Txn.__new__(Txn)
         rx_txn_init(&t.txn, &OPS, root, size)
         rx_node_incref(root)
         t.base = root
         t.base_size = size
+        t.bloom = bloom
+        if bloom != NULL:
+            rx_bloom_incref(bloom)
         return t
+
+    cdef int _key_added(self, const uint8_t *key, size_t length) except -1:
+        """Keeps the filter invariant after a new key went in: add it, or (re)build the filter from the txn's keys
+        when the txn has grown big enough to need one or the filter is full. A rebuilt filter serves this txn and
+        the trees it commits; the base tree keeps the old one, which still holds all of its keys."""
+        cdef rx_bloom *rebuilt
+        if self.bloom == NULL:
+            if self.txn.size < FILTER_MIN_KEYS:
+                return 0
+        elif not rx_bloom_full(self.bloom):
+            rx_bloom_add(self.bloom, key, length)
+            return 0
+        rebuilt = _filter_of(self.txn.root, self.txn.size)
+        rx_bloom_decref(self.bloom)
+        self.bloom = rebuilt
+        return 0
 
     def __len__(self):
         return self.txn.size
@@ -459,7 +555,7 @@ cdef class Txn:
         return default
 
     cdef int _lookup(self, object key, void **value) except -1:
-        return _lookup(self.txn.root, key, value)
+        return _lookup(self.txn.root, self.bloom, key, value)
 
     def insert(self, key, value):
         """Sets key to value; returns the previous value, or None."""
@@ -469,7 +565,13 @@ cdef class Txn:
         cdef void *old = NULL
         cdef int viewed = _key_of(key, &ptr, &length, &view)
         cdef int rc = rx_txn_insert(&self.txn, ptr, length, <void *>value, &old)
-        if viewed:
+        if rc == 0:
+            try:
+                self._key_added(ptr, length)
+            finally:
+                if viewed:
+                    PyBuffer_Release(&view)
+        elif viewed:
             PyBuffer_Release(&view)
         if rc < 0:
             raise MemoryError()
@@ -512,7 +614,7 @@ cdef class Txn:
 
     def snapshot(self):
         """The txn's current contents as a Tree, in O(1); later writes to the txn do not show in it."""
-        return Tree._wrap(rx_txn_snapshot(&self.txn), self.txn.size)
+        return Tree._wrap(rx_txn_snapshot(&self.txn), self.txn.size, self.bloom)
 
     def commit(self):
         """Returns the new Tree and fires the watches of what changed. The txn stays usable from the new state."""
@@ -524,7 +626,7 @@ cdef class Txn:
         rx_node_incref(root)
         self.base = root
         self.base_size = size
-        tree = Tree._wrap(root, size)
+        tree = Tree._wrap(root, size, self.bloom)
         rx_node_decref(&OPS, old_base)
         return tree
 
