@@ -910,7 +910,13 @@ static size_t key_put(rx_iter *it, size_t at, const rx_node *n) {
         it->key = grown;
         it->key_cap = cap;
     }
-    memcpy(it->key + at, pfx(n), n->plen);
+    if (n->plen <= 16) { /* the short prefixes of leaves under a scan: no library call */
+        const uint8_t *src = pfx(n);
+        uint8_t *dst = it->key + at;
+        for (uint32_t i = 0; i < n->plen; i++) dst[i] = src[i];
+    } else {
+        memcpy(it->key + at, pfx(n), n->plen);
+    }
     return need;
 }
 
