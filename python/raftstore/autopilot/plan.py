@@ -120,8 +120,9 @@ def plan_dead_server_cleanup(
     """Removals for one round, in the order stale non-voters, stale voters, failed non-voters, failed voters.
 
     Two limits hold over the whole round, whatever the order (the property tests check both):
-    - at most (potential voters - 1) // 2 current voters are removed, so the voters that remain always hold a
-      majority of the configuration the round started from;
+    - at most min(potential voters - 1, current voters - 1) // 2 current voters are removed, so the voters that
+      remain always form a strict majority of the voters the round started with (raft-autopilot budgets on potential
+      voters alone, which with many non-voters could remove the last voter; the second bound rules that out);
     - no potential voter is removed when that would leave fewer potential voters than MinQuorum.
     A potential voter is a current voter, or a known non-voter whose node type the promoter would make a voter.
     """
@@ -136,7 +137,7 @@ def plan_dead_server_cleanup(
         or (server.id in known and promoter.is_potential_voter(known[server.id].node_type or "voter"))
     }
     remaining_potential = len(potential)
-    voter_budget = (len(potential) - 1) // 2
+    voter_budget = (min(len(potential), sum(current_voter.values())) - 1) // 2
     actions: list[Action] = []
 
     def admit(server_id: str) -> bool:
