@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from raftstore.autopilot import AutopilotConfig, AutopilotConfigError, AutopilotSetConfigRequest, apply_set_config
-from raftstore.fsm import MessageType, decode_body, encode, split
+from raftstore.autopilot import (
+    AutopilotConfig,
+    AutopilotConfigError,
+    AutopilotSetConfigRequest,
+    apply_set_config,
+    decode_set_config_command,
+    encode_set_config_command,
+)
+from raftstore.fsm import CommandDecodeError, CommandTable, MessageType, decode_body, encode, split
 from raftstore.util.goduration import MILLISECOND, SECOND
 
 pytestmark = pytest.mark.pure_python
@@ -147,3 +154,28 @@ def test_cas_set_needs_the_current_modify_index() -> None:
     assert ok and updated is not None and (updated.create_index, updated.modify_index) == (7, 20)
     # Nothing stored yet: a CAS write has nothing to compare with and fails, as in Consul.
     assert apply_set_config(None, fresh, index=20) == (None, False)
+
+
+def test_command_helpers_plug_into_the_fsm_dispatch_table() -> None:
+    stored: dict[str, AutopilotConfig] = {}
+
+    def handler(body: memoryview, index: int) -> bool:
+        request = decode_set_config_command(body)
+        new, ok = apply_set_config(stored.get("config"), request, index)
+        if new is not None:
+            stored["config"] = new
+        return ok
+
+    table = CommandTable()
+    table.register(MessageType.AUTOPILOT, handler)
+    command = encode_set_config_command(AutopilotSetConfigRequest(AutopilotConfig(min_quorum=3)))
+    assert command[0] == 9
+    assert table.apply(command, 5) is True and stored["config"].modify_index == 5
+    cas = encode_set_config_command(AutopilotSetConfigRequest(AutopilotConfig(min_quorum=5, modify_index=4), cas=True))
+    assert table.apply(cas, 6) is False and stored["config"].min_quorum == 3
+
+
+@pytest.mark.parametrize("body", [b"", b"\xc1", b"\x93\x01\x02\x03", b"\x80\x00"])
+def test_command_decode_refuses_broken_bytes(body: bytes) -> None:
+    with pytest.raises((CommandDecodeError, AutopilotConfigError)):
+        decode_set_config_command(body)

@@ -5,6 +5,7 @@ A deterministic library: no threads, no sleeping, no I/O. A runtime drives `Auto
 `Autopilot.reconcile(now)` on its timers through the `RaftControl` and `AutopilotDelegate` protocols.
 """
 
+from raftstore.autopilot.command import decode_set_config_command, encode_set_config_command
 from raftstore.autopilot.config import (
     AutopilotConfig,
     AutopilotConfigError,
@@ -81,6 +82,8 @@ __all__ = [
     "apply_set_config",
     "categorize_failed_servers",
     "compute_state",
+    "decode_set_config_command",
+    "encode_set_config_command",
     "failure_tolerance",
     "format_rfc3339",
     "health_to_consul",

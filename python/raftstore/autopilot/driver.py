@@ -24,7 +24,7 @@ from raftstore.autopilot.plan import (
 )
 from raftstore.autopilot.promoter import Promoter, StablePromoter
 from raftstore.autopilot.state import StateInputs, compute_state
-from raftstore.autopilot.types import RaftServer, Server, ServerStats, State
+from raftstore.autopilot.types import NodeStatus, RaftServer, Server, ServerStats, State, Suffrage
 
 DEFAULT_UPDATE_INTERVAL = 2.0
 """Seconds between state updates (raft-autopilot's and Consul's default)."""
@@ -122,7 +122,7 @@ class Autopilot:
         latest_index = self._raft.last_index()
         last_term = self._raft.last_term()
         is_leader = self._raft.is_leader()
-        alive = {server_id: server for server_id, server in known.items() if server.node_status.value != "left"}
+        alive = {server_id: server for server_id, server in known.items() if server.node_status is not NodeStatus.LEFT}
         stats = dict(self._delegate.fetch_server_stats(alive))
         state = compute_state(
             StateInputs(
@@ -197,4 +197,4 @@ class Autopilot:
             self._raft.remove_server(server_id)
 
     def num_voters(self) -> int:
-        return sum(1 for server in self._raft.get_configuration() if server.suffrage.value == "voter")
+        return sum(1 for server in self._raft.get_configuration() if server.suffrage is Suffrage.VOTER)
