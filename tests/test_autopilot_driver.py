@@ -269,3 +269,14 @@ def test_leadership_transfer_is_executed_through_raft() -> None:
     autopilot.update(T0)
     assert [r.action for r in autopilot.reconcile(T0)] == [TransferLeadership("s2", addr("s2"))]
     assert raft.calls == [("transfer_leadership", "s2", addr("s2"))]
+
+
+def test_a_voter_removed_this_round_is_not_also_demoted() -> None:
+    autopilot, raft, app = make(("s1", "s2", "s3", "s4", "s5"), config=AutopilotConfig(min_quorum=3))
+    app.status["s5"] = NodeStatus.FAILED
+    app.status["s6"] = NodeStatus.ALIVE
+    raft.servers["s6"] = RaftServer("s6", addr("s6"), Suffrage.NONVOTER)
+    autopilot.update(T0)
+    # Five voters (odd) with a promotion waiting would demote s5, but cleanup removes it in the same round.
+    assert [type(r.action) for r in autopilot.reconcile(T0)] == [RemoveFailed]
+    assert raft.calls == [("remove_server", "s5")]

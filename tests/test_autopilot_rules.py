@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from raftstore.autopilot import (
     AutopilotConfig,
+    AutopilotInputError,
     Demote,
     NodeStatus,
     Promote,
@@ -360,3 +361,16 @@ def test_state_fixture_sanity() -> None:
     state = compute_state(cluster_inputs(T0))
     assert state.voters == ("s1", "s2", "s3") and state.healthy and state.failure_tolerance == 1
     assert isinstance(state.servers["s1"], ServerState)
+
+
+def test_bad_inputs_get_the_layers_error() -> None:
+    with pytest.raises(AutopilotInputError, match="node_status must be one of"):
+        Server("x", node_status="dead")  # type: ignore[arg-type]
+    with pytest.raises(AutopilotInputError, match="suffrage must be one of"):
+        RaftServer("x", "x:1", "observer")  # type: ignore[arg-type]
+    assert Server("x", node_status="alive").node_status is NodeStatus.ALIVE  # type: ignore[arg-type]
+    twice = dataclasses.replace(cluster_inputs(T0), raft_servers=[RaftServer("a", "a:1"), RaftServer("a", "b:1")])
+    with pytest.raises(AutopilotInputError, match="appears twice"):
+        compute_state(twice)
+    with pytest.raises(AutopilotInputError, match="appears twice"):
+        plan_dead_server_cleanup(CONFIG, twice.raft_servers, {}, StablePromoter())

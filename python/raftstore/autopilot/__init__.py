@@ -37,6 +37,7 @@ from raftstore.autopilot.plan import (
 from raftstore.autopilot.promoter import Promoter, RaftChanges, StablePromoter
 from raftstore.autopilot.state import StateInputs, compute_state, failure_tolerance, is_healthy, required_quorum
 from raftstore.autopilot.types import (
+    AutopilotInputError,
     NodeStatus,
     RaftServer,
     RaftState,
@@ -58,6 +59,7 @@ __all__ = [
     "AutopilotConfigError",
     "AutopilotDelegate",
     "AutopilotError",
+    "AutopilotInputError",
     "AutopilotSetConfigRequest",
     "Demote",
     "FailedServers",

@@ -17,6 +17,7 @@ from raftstore.autopilot.plan import (
     Action,
     Demote,
     Promote,
+    RemoveFailed,
     RemoveStale,
     TransferLeadership,
     plan_dead_server_cleanup,
@@ -147,11 +148,17 @@ class Autopilot:
         config = self._delegate.autopilot_config()
         if config is None or self._state is None or not self.reconciliation_enabled or not self._raft.is_leader():
             return []
-        actions = plan_voting_changes(config, self._state, self._promoter, now)
-        actions += plan_dead_server_cleanup(
+        removals = plan_dead_server_cleanup(
             config, list(self._raft.get_configuration()), self._delegate.known_servers(), self._promoter
         )
-        return actions
+        removed = {action.id if isinstance(action, RemoveStale) else action.server.id for action in removals}
+        # A server being removed this round needs no voting change first (e.g. demoting a failed voter).
+        voting: list[Action] = [
+            action
+            for action in plan_voting_changes(config, self._state, self._promoter, now)
+            if not (isinstance(action, (Promote, Demote)) and action.id in removed)
+        ]
+        return [*voting, *removals]
 
     def reconcile(self, now: int) -> list[ActionResult]:
         """One reconcile round on the leader: voting changes, then dead-server cleanup. A failing action is logged
@@ -177,8 +184,10 @@ class Autopilot:
             self._raft.transfer_leadership(action.id, action.address)
         elif isinstance(action, RemoveStale):
             self._raft.remove_server(action.id)
-        else:
+        elif isinstance(action, RemoveFailed):
             self._delegate.remove_failed_server(action.server)
+        else:  # pragma: no cover - the Action union is closed
+            raise AutopilotError(f"unknown action {action!r}")
 
     def add_server(self, server: Server) -> None:
         """A server joined: add it as a non-voter (the promoter promotes it once stable). A different server at the

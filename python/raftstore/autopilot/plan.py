@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from raftstore.autopilot.config import AutopilotConfig
 from raftstore.autopilot.promoter import Promoter
-from raftstore.autopilot.types import NodeStatus, RaftServer, RaftState, Server, State, Suffrage
+from raftstore.autopilot.types import AutopilotInputError, NodeStatus, RaftServer, RaftState, Server, State, Suffrage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,7 @@ class RemoveFailed:
     server: Server
 
 
+Removal = RemoveStale | RemoveFailed
 Action = Promote | Demote | TransferLeadership | RemoveStale | RemoveFailed
 
 
@@ -116,7 +117,7 @@ def categorize_failed_servers(raft_servers: Sequence[RaftServer], known: Mapping
 
 def plan_dead_server_cleanup(
     config: AutopilotConfig, raft_servers: Sequence[RaftServer], known: Mapping[str, Server], promoter: Promoter
-) -> list[Action]:
+) -> list[Removal]:
     """Removals for one round, in the order stale non-voters, stale voters, failed non-voters, failed voters.
 
     Two limits hold over the whole round, whatever the order (the property tests check both):
@@ -128,6 +129,8 @@ def plan_dead_server_cleanup(
     """
     if not config.cleanup_dead_servers:
         return []
+    if len({server.id for server in raft_servers}) != len(raft_servers):
+        raise AutopilotInputError("a server appears twice in the Raft configuration")
     failed = categorize_failed_servers(raft_servers, known)
     current_voter = {server.id: server.suffrage is Suffrage.VOTER for server in raft_servers}
     potential = {
@@ -138,7 +141,7 @@ def plan_dead_server_cleanup(
     }
     remaining_potential = len(potential)
     voter_budget = (min(len(potential), sum(current_voter.values())) - 1) // 2
-    actions: list[Action] = []
+    actions: list[Removal] = []
 
     def admit(server_id: str) -> bool:
         nonlocal remaining_potential, voter_budget

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from raftstore.autopilot.config import AutopilotConfig
 from raftstore.autopilot.types import (
     NODE_TYPE_VOTER,
+    AutopilotInputError,
     NodeStatus,
     RaftServer,
     RaftState,
@@ -92,6 +93,9 @@ def compute_state(inputs: StateInputs) -> State:
 
     servers: dict[str, ServerState] = {}
     for raft_server in inputs.raft_servers:
+        if raft_server.id in servers:
+            # Raft never lists an ID twice; if a runtime does, which entry wins would be a guess.
+            raise AutopilotInputError(f"server {raft_server.id!r} appears twice in the Raft configuration")
         servers[raft_server.id] = _server_state(inputs, raft_server, leader_term, leader_index)
 
     leader = ""

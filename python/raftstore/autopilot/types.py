@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
+from typing import TypeVar
 
 
 class NodeStatus(str, enum.Enum):
@@ -38,6 +39,21 @@ class Suffrage(str, enum.Enum):
     STAGING = "staging"
 
 
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+class AutopilotInputError(ValueError):
+    """Inputs autopilot cannot reason about (an unknown status, a configuration listing a server twice, ...)."""
+
+
+def _coerce(kind: type[_E], value: object, field: str) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise AutopilotInputError(f"{field} must be one of {choices}, got {value!r}") from None
+
+
 NODE_TYPE_VOTER = "voter"
 """The only node type the StablePromoter assigns: every server is meant to end up a voter."""
 
@@ -49,6 +65,10 @@ class RaftServer:
     id: str
     address: str
     suffrage: Suffrage = Suffrage.VOTER
+
+    def __post_init__(self) -> None:
+        # Accept the enum's string value ("nonvoter") from a runtime, refuse anything else at the boundary.
+        object.__setattr__(self, "suffrage", _coerce(Suffrage, self.suffrage, "suffrage"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +84,10 @@ class Server:
     raft_version: int = 3
     is_leader: bool = False
     node_type: str = ""
+    """The promoter's classification ("voter" for the StablePromoter); "" until a promoter has set it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "node_status", _coerce(NodeStatus, self.node_status, "node_status"))
 
 
 @dataclasses.dataclass(frozen=True)
