@@ -32,7 +32,9 @@ from raftstore.autopilot import (
     categorize_failed_servers,
     compute_state,
     failure_tolerance,
+    format_rfc3339,
     is_healthy,
+    parse_rfc3339,
     plan_dead_server_cleanup,
     plan_voting_changes,
     required_quorum,
@@ -374,3 +376,20 @@ def test_bad_inputs_get_the_layers_error() -> None:
         compute_state(twice)
     with pytest.raises(AutopilotInputError, match="appears twice"):
         plan_dead_server_cleanup(CONFIG, twice.raft_servers, {}, StablePromoter())
+
+
+# -- time format -------------------------------------------------------------------------------------------------
+
+
+def test_rfc3339_is_gos_time_json_form() -> None:
+    assert format_rfc3339(0) == "1970-01-01T00:00:00Z"
+    assert format_rfc3339(T0 + 500 * MILLISECOND) == "2023-11-14T22:13:20.5Z"
+    assert format_rfc3339(T0 + 1) == "2023-11-14T22:13:20.000000001Z"
+    assert parse_rfc3339("2023-11-15T00:13:20.5+02:00") == T0 + 500 * MILLISECOND
+    with pytest.raises(ValueError, match="not an RFC 3339 timestamp"):
+        parse_rfc3339("2023-11-15 00:13:20")
+
+
+@given(st.integers(0, 253402300799 * SECOND + SECOND - 1))
+def test_rfc3339_round_trips(unix_ns: int) -> None:
+    assert parse_rfc3339(format_rfc3339(unix_ns)) == unix_ns
