@@ -36,7 +36,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "raftstore"))
 Item = tuple[bytes, Any]
 
 
-@pytest.fixture(params=["Tree", "PyTree"], ids=["c", "py"])
+@pytest.fixture(params=["Tree", pytest.param("PyTree", marks=pytest.mark.pure_python)], ids=["c", "py"])
 def tree_cls(request: pytest.FixtureRequest) -> type:
     """The tree implementation under test: ``raftstore.radix.Tree`` (C) or ``raftstore.radix.PyTree``."""
     return getattr(radix, request.param)

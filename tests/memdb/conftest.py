@@ -64,7 +64,7 @@ def services_schema() -> DBSchema:
     )
 
 
-@pytest.fixture(params=["Tree", "PyTree"], ids=["c", "py"])
+@pytest.fixture(params=["Tree", pytest.param("PyTree", marks=pytest.mark.pure_python)], ids=["c", "py"])
 def tree_factory(request: pytest.FixtureRequest) -> Any:
     """The radix backend under test: ``raftstore.radix.Tree`` (C) or ``PyTree``."""
     return getattr(radix, request.param)

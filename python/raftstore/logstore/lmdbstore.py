@@ -6,6 +6,7 @@ LMDB is a copy-on-write B+tree like BoltDB (raft-boltdb's engine): each committe
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 import threading
@@ -17,11 +18,17 @@ from raftstore.logstore.errors import CorruptionError, LogNotFoundError, LogStor
 from raftstore.logstore.log import Log, LogType
 from raftstore.logstore.rules import check_batch, classify_delete
 
-lmdb: Any
-try:
-    import lmdb
-except ImportError:  # optional: LMDBStore raises on construction
-    lmdb = None
+
+def _optional_lmdb() -> Any:
+    """The `lmdb` module, or None: it is optional (LMDBStore raises on construction without it). Imported by name so
+    the type checker sees the same thing whether or not the package is installed."""
+    try:
+        return importlib.import_module("lmdb")
+    except ImportError:
+        return None
+
+
+lmdb: Any = _optional_lmdb()
 
 _TYPES = tuple(LogType)
 _KEY = struct.Struct(">Q")  # big-endian, so LMDB's byte order is index order
