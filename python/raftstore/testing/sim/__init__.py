@@ -4,7 +4,7 @@ Run many from the command line with ``python -m raftstore.testing.sim --seeds N`
 ``--seed S --trace``.
 """
 
-from raftstore.testing.sim.cluster import Faults, SimResult, Simulation, run_seed
+from raftstore.testing.sim.cluster import Faults, Harness, SimResult, Simulation, run_seed
 from raftstore.testing.sim.invariants import Invariants, InvariantViolation
 
-__all__ = ["Faults", "InvariantViolation", "Invariants", "SimResult", "Simulation", "run_seed"]
+__all__ = ["Faults", "Harness", "InvariantViolation", "Invariants", "SimResult", "Simulation", "run_seed"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from raftstore.raft.core import RaftCore
 from raftstore.testing.sim.cluster import run_seed
 from raftstore.testing.sim.mutants import MUTANTS
 
@@ -26,10 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    factory = MUTANTS[args.mutant] if args.mutant else None
-    options = {"core_factory": factory} if factory else {}
+    factory = MUTANTS[args.mutant] if args.mutant else RaftCore
     if args.seeds is None:
-        result = run_seed(args.seed, args.servers, args.ops, trace=args.trace, **options)
+        result = run_seed(args.seed, args.servers, args.ops, trace=args.trace, core_factory=factory)
         if args.trace:
             print("\n".join(result.trace))
         if not result.ok:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if result.ok else 1
     failed = 0
     for seed in range(args.seed, args.seed + args.seeds):
-        result = run_seed(seed, args.servers, args.ops, **options)
+        result = run_seed(seed, args.servers, args.ops, core_factory=factory)
         if not result.ok:
             failed += 1
             print(f"seed {seed} (servers {args.servers}, ops {args.ops}): FAILED: {result.error}", flush=True)

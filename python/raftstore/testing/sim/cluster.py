@@ -119,6 +119,7 @@ class Simulation:
         core_factory: Callable[..., RaftCore] = RaftCore,
         faults: Faults | None = None,
         check_history: bool = True,
+        config_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
@@ -129,7 +130,8 @@ class Simulation:
         self.core_factory = core_factory
         self.faults = faults if faults is not None else Faults.random(self.rng)
         self.check_history = check_history
-        self.configs = {sid: sim_config(sid, self.rng) for sid in self.ids}
+        self.config_overrides = config_overrides or {}
+        self.configs = {sid: sim_config(sid, self.rng).replace(**self.config_overrides) for sid in self.ids}
         self.now = 0
         self.stamp = 0.0
         self.inbox: dict[int, list[Message]] = {}
@@ -137,6 +139,8 @@ class Simulation:
         self.heal_at = -1
         self.down: dict[str, int] = {}
         self.doomed: dict[str, int] = {}
+        self.confirmed_reads: list[tuple[Any, int]] = []
+        self.dropped_reads: list[Any] = []
         self.inv = Invariants()
         self.history: list[Operation] = []
         self.clients: dict[int, PendingOp | None] = dict.fromkeys(range(1, 4))
@@ -235,10 +239,15 @@ class Simulation:
             if pending is not None:
                 self._finish(pending, "ok" if pending.term == entry.term else "fail", result)
         for state in ready.read_states:
-            read: PendingOp = state.context
-            node.reads.append((state.index, read))
+            if isinstance(state.context, PendingOp):
+                node.reads.append((state.index, state.context))
+            else:  # a read a scenario test asked the core for directly
+                self.confirmed_reads.append((state.context, state.index))
         for context in ready.dropped_reads:
-            self._finish(context, "fail", None)
+            if isinstance(context, PendingOp):
+                self._finish(context, "fail", None)
+            else:
+                self.dropped_reads.append(context)
         if node.reads:
             waiting = []
             for index, reader in node.reads:
@@ -478,3 +487,89 @@ class Simulation:
 def run_seed(seed: int, servers: int = 3, ops: int = 40, trace: bool = False, **options: Any) -> SimResult:
     """Run one seeded simulation and return its result (with a readable trace when asked)."""
     return Simulation(seed, servers, ops, trace, **options).run()
+
+
+class Harness(Simulation):
+    """A fault-free simulation driven by hand, for scenario tests: partitions, crashes and proposals on demand,
+    with every invariant still checked after every step."""
+
+    def __init__(self, servers: int = 3, seed: int = 0, **options: Any) -> None:
+        options.setdefault("faults", Faults())
+        options.setdefault("check_history", False)
+        super().__init__(seed, servers, 0, **options)
+        self.faulty = False
+
+    def run_until(self, condition: Callable[[], bool], ticks: int = 2000) -> None:
+        """Advance time until `condition()` holds; raise if it does not within `ticks`."""
+        for _ in range(ticks):
+            if condition():
+                return
+            self.step_tick()
+        if not condition():
+            raise AssertionError(f"condition not reached in {ticks} ticks: {self._describe()}")
+
+    def run(self, ticks: int = 1) -> SimResult:
+        for _ in range(ticks):
+            self.step_tick()
+        return SimResult(self.seed, True, "", self.trace, self.history, self.inv.summary())
+
+    def core(self, server: str) -> RaftCore:
+        core = self.nodes[server].core
+        assert core is not None, f"{server} is down"
+        return core
+
+    def leader(self) -> str | None:
+        leaders = [sid for sid in self.ids if (c := self.nodes[sid].core) is not None and c.role is Role.LEADER]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_leader(self, ticks: int = 2000, among: tuple[str, ...] | None = None) -> str:
+        self.run_until(lambda: self.leader() is not None and (among is None or self.leader() in among), ticks)
+        leader = self.leader()
+        assert leader is not None
+        return leader
+
+    def partition(self, *groups: tuple[str, ...]) -> None:
+        """Servers talk only within their group; servers not named form one more group."""
+        self.group = dict.fromkeys(self.ids, len(groups))
+        for number, members in enumerate(groups):
+            for sid in members:
+                self.group[sid] = number
+        self.heal_at = 1 << 60
+
+    def heal(self) -> None:
+        self.group = dict.fromkeys(self.ids, 0)
+        self.heal_at = -1
+
+    def crash(self, server: str) -> None:
+        self._crash(self.nodes[server])
+        self.down[server] = 1 << 60
+
+    def restart(self, server: str) -> None:
+        self._start(self.nodes[server])
+
+    def add_server(self, server: str) -> None:
+        """A new, empty server (not in any configuration until a leader adds it)."""
+        self.ids.append(server)
+        self.group[server] = 0
+        self.configs[server] = sim_config(server, self.rng).replace(**self.config_overrides)
+        self.nodes[server] = SimNode(server, SimDisk())
+        self._start(self.nodes[server])
+
+    def propose(self, value: str, key: str = "k") -> int:
+        """Propose a put through the current leader; returns its index."""
+        leader = self.leader()
+        assert leader is not None, "no leader"
+        index = self.core(leader).propose(json.dumps(["put", key, value]).encode())
+        self._process(self.nodes[leader])
+        return index
+
+    def applied_everywhere(self, index: int, servers: tuple[str, ...] | None = None) -> bool:
+        return all(
+            self.nodes[sid].core is not None and self.nodes[sid].applied >= index for sid in (servers or self.ids)
+        )
+
+    def act(self, server: str, action: Callable[[RaftCore], Any]) -> Any:
+        """Call `action(core)` on a server and handle the resulting Ready."""
+        result = action(self.core(server))
+        self._process(self.nodes[server])
+        return result
