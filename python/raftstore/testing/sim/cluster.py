@@ -220,7 +220,12 @@ class Simulation:
             self.log(f"{node.id} leads term {core.term}")
             inv.on_new_leader(core)
             if self.faulty and self.faults.leader_churn and self.rng.random() < self.faults.leader_churn:
-                self.doomed[node.id] = self.now + self.rng.randint(1, 8)
+                if self.rng.random() < 0.5:
+                    self.doomed[node.id] = self.now + self.rng.randint(1, 8)
+                else:  # cut off before its first AppendEntries arrive
+                    self.group[node.id] = 2
+                    self.heal_at = max(self.heal_at, self.now + self.rng.randint(10, 60))
+                    self.log(f"{node.id} isolated")
         if ready.hard_state is not None:
             inv.on_commit(core, ready.hard_state.commit)
             if core.role is Role.LEADER:
