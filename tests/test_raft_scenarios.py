@@ -255,3 +255,45 @@ def test_install_snapshot_discards_a_conflicting_log() -> None:
     # A snapshot the follower already covers changes nothing.
     core.step(_snapshot(4, 3))
     assert core.ready().snapshot is None and core.log.last_index() == 5
+
+
+def test_membership_changes_wait_for_an_abandoned_transfer() -> None:
+    sim = Harness(3)
+    leader = _settle(sim)
+    target = next(s for s in sim.ids if s != leader)
+    sim.partition((target,))
+    _write(sim, 2)
+    sim.act(leader, lambda core: core.transfer_leadership(target))
+    with pytest.raises(LeadershipTransferInProgressError):
+        sim.core(leader).remove_server(target)
+    sim.run_until(lambda: sim.core(leader).transfer_target is None)
+    sim.act(leader, lambda core: core.remove_server(target))
+    _settle(sim, tuple(s for s in sim.ids if s != target))
+    assert sim.leader() == leader and target not in sim.core(leader).latest_configuration.ids()
+
+
+def test_transfer_without_a_target_skips_non_voters() -> None:
+    sim = Harness(3)
+    leader = _settle(sim)
+    sim.add_server("s4")
+    sim.act(leader, lambda core: core.add_nonvoter("s4"))
+    _settle(sim)
+    voters = tuple(s for s in sim.core(leader).latest_configuration.voters if s != leader)
+    target = sim.act(leader, lambda core: core.transfer_leadership())
+    assert target in voters
+    assert sim.wait_leader(among=(target,)) == target
+
+
+def test_non_voters_never_campaign() -> None:
+    sim = Harness(3)
+    leader = _settle(sim)
+    nonvoter = next(s for s in sim.ids if s != leader)
+    sim.act(leader, lambda core: core.demote_voter(nonvoter))
+    _settle(sim)
+    term = sim.core(nonvoter).term
+    sim.crash(leader)  # the one voter left cannot win alone, and the non-voter must not try
+    sim.run(800)
+    assert sim.leader() is None and sim.core(nonvoter).term == term
+    assert sim.core(nonvoter).role is Role.FOLLOWER
+    sim.restart(leader)
+    _settle(sim)
