@@ -18,6 +18,7 @@ from raftstore.raft import (
     LeadershipTransferError,
     NotLeaderError,
     RaftCore,
+    RaftError,
     Role,
     Server,
     SnapshotError,
@@ -174,3 +175,11 @@ def test_followers_refuse_proposals_and_stale_terms() -> None:
     core.step(AppendEntriesRequest("b", "a", 0, 0, 0, [], 0))
     reply = core.ready().messages[0]
     assert reply.term == 1 and not reply.success  # type: ignore[union-attr]
+
+
+def test_messages_it_cannot_handle_raise_a_raft_error() -> None:
+    core = RaftCore(_config(), bootstrap_state(Configuration((Server("a"), Server("b")))), seed=1)
+    with pytest.raises(RaftError, match="cannot handle"):
+        core.step(RequestVoteRequest("b", "c", 5, 1, 1))
+    with pytest.raises(RaftError, match="cannot handle"):
+        core.step("garbage")  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from raftstore.logstore.log import Log, LogType
 from raftstore.raft.configuration import Configuration
 from raftstore.raft.core_base import Role
 from raftstore.raft.election import ElectionMixin
+from raftstore.raft.errors import RaftError
 from raftstore.raft.membership import MembershipMixin
 from raftstore.raft.messages import (
     AppendEntriesRequest,
@@ -79,6 +80,9 @@ class RaftCore(ElectionMixin, ReplicationMixin, MembershipMixin, SnapshotMixin, 
     def step(self, m: Message) -> None:
         """Handle one message addressed to this server; the term rules come first (5.1, pre-vote, stickiness)."""
         cls = type(m)
+        handler = self._handlers.get(cls)
+        if handler is None or m.target != self.id:
+            raise RaftError(f"{self.id} cannot handle {cls.__name__} addressed to {getattr(m, 'target', None)!r}")
         if m.term > self.term:
             if cls is RequestVoteRequest:
                 assert isinstance(m, RequestVoteRequest)
@@ -98,7 +102,7 @@ class RaftCore(ElectionMixin, ReplicationMixin, MembershipMixin, SnapshotMixin, 
             elif cls is RequestVoteRequest and m.pre_vote:  # type: ignore[union-attr]
                 self._send(RequestVoteResponse(self.id, m.source, self.term, False, True))
             return
-        self._handlers[cls](m)
+        handler(m)
 
     def _on_commit_advanced(self) -> None:
         if self.commit_notify_due is None:
