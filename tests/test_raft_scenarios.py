@@ -250,7 +250,7 @@ def test_install_snapshot_discards_a_conflicting_log() -> None:
     core = _follower(entries, 2)
     core.step(_snapshot(5, 3))
     ready = core.ready()
-    assert ready.truncate_from == 6 and ready.compact_to == 5
+    assert ready.truncate_from == 1 and ready.compact_to == 5
     assert core.log.last_index() == 5 and core.log.last_term() == 3 and core.applied == 5
     # A snapshot the follower already covers changes nothing.
     core.step(_snapshot(4, 3))
@@ -297,3 +297,22 @@ def test_non_voters_never_campaign() -> None:
     assert sim.core(nonvoter).role is Role.FOLLOWER
     sim.restart(leader)
     _settle(sim)
+
+
+def test_install_snapshot_amid_unwritten_entries_leaves_no_gap_on_disk() -> None:
+    """A runner that steps several messages per Ready: entries appended, then a snapshot, in one Ready."""
+    from raftstore.raft.messages import AppendEntriesRequest
+    from raftstore.testing.sim.disk import SimDisk
+
+    config_entry = Log(1, 1, LogType.CONFIGURATION, Configuration((Server("a"), Server("b"), Server("c"))).encode())
+    for snapshot_term, keep in ((2, True), (3, False)):
+        core = _follower([config_entry], 1)
+        disk = SimDisk(BootState(HardState(3, None, 1), None, [config_entry]))
+        core.step(AppendEntriesRequest("a", "b", 3, 1, 1, [Log(i, 2) for i in range(2, 9)], 1))
+        core.step(_snapshot(5, snapshot_term))
+        if not keep:
+            core.step(AppendEntriesRequest("a", "b", 3, 5, 3, [Log(6, 3), Log(7, 3)], 5))
+        for op in SimDisk.ops(core.ready()):
+            disk.apply(op)
+        assert [e.index for e in disk.log] == ([6, 7, 8] if keep else [6, 7])
+        assert [e.index for e in core.log.entries] == [e.index for e in disk.log]

@@ -46,11 +46,12 @@ class SnapshotMixin(CoreBase):
             return
         keep = self.log.term_at(meta.index) == meta.term
         self.log.install_snapshot(meta.index, meta.term, keep)
-        self._new_entries = [e for e in self._new_entries if e.index > meta.index]
         if not keep:
+            # Drop the whole log, on disk too, before anything after the snapshot is appended (no gap in between).
             self._new_entries.clear()
-            fresh = meta.index + 1
-            self._truncate_from = fresh if self._truncate_from is None else min(self._truncate_from, fresh)
+            self._truncate_from = 1
+        # With `keep`, unwritten entries are still written (they follow the disk's log) and compaction then
+        # removes those the snapshot covers.
         self._compact_to = meta.index if self._compact_to is None else max(self._compact_to, meta.index)
         configs: list[tuple[int, Configuration]] = [(meta.configuration_index, meta.configuration)]
         for entry in self.log.entries:

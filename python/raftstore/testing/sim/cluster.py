@@ -205,7 +205,7 @@ class Simulation:
             return
         inv = self.inv
         if ready.truncate_from is not None:
-            inv.on_truncate(node.id, disk, ready.truncate_from)
+            inv.on_truncate(node.id, disk, ready.truncate_from, ready.snapshot.index if ready.snapshot else 0)
         if ready.snapshot is not None:
             inv.on_snapshot(node.id, ready.snapshot.index, ready.snapshot.term)
             node.fsm = dict(ready.snapshot_data)

@@ -88,10 +88,11 @@ class Invariants:
         if index < len(self.committed) and self.committed[index] != term:
             self.fail(f"state machine safety: {server} installs a snapshot at {index} of another term")
 
-    def on_truncate(self, server: str, disk: SimDisk, index: int) -> None:
+    def on_truncate(self, server: str, disk: SimDisk, index: int, covered: int) -> None:
+        """`server` deletes its entries >= index; those <= `covered` are in the snapshot it installs with them."""
         committed = self.committed
         for entry in disk.log:
-            if index <= entry.index < len(committed) and committed[entry.index] == entry.term:
+            if covered < entry.index and index <= entry.index < len(committed) and committed[entry.index] == entry.term:
                 self.fail(f"committed entry lost: {server} deletes committed entry {entry.index}")
 
     def on_leader_commit(self, core: RaftCore, disks: dict[str, SimDisk]) -> None:
