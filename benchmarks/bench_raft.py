@@ -19,6 +19,8 @@ import pytest
 from raftstore.raft import Config, Configuration, RaftCore, Role, Server, bootstrap_state
 from raftstore.raft.messages import Message
 
+pytestmark = pytest.mark.pure_python
+
 
 def _entries(benchmarks_disabled: bool) -> int:
     disabled = benchmarks_disabled
