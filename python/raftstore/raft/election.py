@@ -6,7 +6,8 @@ Invariants enforced here:
 - a server that heard from a leader within the minimum election timeout (`heartbeat_timeout`), or that booted less
   than that ago, refuses to vote for anyone else unless the request comes from a leadership transfer; this keeps a
   rejoining partitioned server from disrupting the cluster and is what makes the leader lease sound;
-- only voters of the latest configuration campaign, and only their votes count.
+- only voters of the latest configuration campaign (plus a voter whose removal has not committed yet, thesis
+  4.2.2), and only the votes of the latest configuration's voters count.
 """
 
 from __future__ import annotations
