@@ -23,6 +23,7 @@ from raftstore.raft.core_base import Role
 from raftstore.raft.errors import RaftError
 from raftstore.raft.messages import InstallSnapshotRequest, Message
 from raftstore.testing.history import Operation, OpName
+from raftstore.testing.linearizability import check_kv
 from raftstore.testing.sim.disk import SimDisk
 from raftstore.testing.sim.invariants import Invariants, InvariantViolation
 
@@ -482,11 +483,8 @@ class Simulation:
         for member in leader.core.latest_configuration.ids():
             if self.nodes[member].fsm != leader.fsm:
                 raise InvariantViolation(f"state machine safety: {member}'s state differs from the leader's")
-        if self.check_history:
-            from raftstore.testing.linearizability import check_kv  # type: ignore[import-not-found,unused-ignore]
-
-            if not check_kv(self.history):
-                raise InvariantViolation("history is not linearizable")
+        if self.check_history and not check_kv(self.history):
+            raise InvariantViolation("history is not linearizable")
 
 
 def run_seed(seed: int, servers: int = 3, ops: int = 40, trace: bool = False, **options: Any) -> SimResult:
