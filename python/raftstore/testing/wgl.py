@@ -46,7 +46,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from raftstore.testing.kvmodel import INVALID, WRITE, RegisterOp, step
+from raftstore.testing.kvmodel import CAS_REFUSED, CAS_SWAPPED, INVALID, READ, WRITE, RegisterOp, step
 
 # How often (in search steps) the clock is read for the deadline.
 _CLOCK_EVERY = 2048
@@ -123,6 +123,13 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
         signature = (kinds[u], arg_a[u], arg_b[u])
         same_before[u] = last_same.get(signature, -1)
         last_same[signature] = u
+    # Unknown writes by value and unknown cas by expected value, each in invocation order: the unknown candidates at
+    # a point are looked up by what the open operations could observe, not found by scanning every timeout.
+    writes_of: dict[Hashable, list[int]] = {}
+    maybe_from: dict[Hashable, list[int]] = {}
+    for u in unknown_order:
+        (writes_of if kinds[u] == WRITE else maybe_from).setdefault(arg_a[u], []).append(u)
+    is_placed = bytearray(n)
 
     remaining = sum(known)
     state = initial
@@ -130,9 +137,10 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
     # after_unknown: the last placed operation is an unknown one (its frame is on top of the stack), so the rules
     # about what may follow it apply.
     after_unknown = False
-    # Stack frames: (op, register value before it, the limiting return entry when it was an unknown-list choice,
-    # after_unknown before it).
-    stack: list[tuple[int, Hashable, int, bool]] = []
+    # Stack frames: (op, register value before it, after_unknown before it, and for an unknown op the limiting return
+    # entry, the unknown candidates computed there and the op's position among them).
+    stack: list[tuple[int, Hashable, bool, int, list[int], int]] = []
+    no_candidates: list[int] = []
     # Memo: (linearized, value) after a known operation; (linearized, value, op, value before op) after an unknown.
     seen: set[tuple[Hashable, ...]] = set()
     best = SearchOutcome("not linearizable", state=initial)
@@ -140,7 +148,8 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
 
     in_unknown_phase = False
     entry = nxt[0]
-    cursor = u_head
+    candidates = no_candidates
+    position = 0
     limit = 0
     steps = 0
     while True:
@@ -156,7 +165,25 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
                 # Every known candidate before this return has been tried: try the unknown ones.
                 limit = entry
                 in_unknown_phase = True
-                cursor = u_next[u_head]
+                candidates = _unknown_candidates(
+                    state,
+                    after_unknown,
+                    limit,
+                    nxt,
+                    entry_op,
+                    kinds,
+                    arg_a,
+                    arg_b,
+                    available,
+                    is_placed,
+                    same_before,
+                    writes_of,
+                    maybe_from,
+                    u_next,
+                    u_head,
+                    u_tail,
+                )
+                position = 0
                 continue
             i = entry_op[entry]
             kind = kinds[i]
@@ -174,7 +201,7 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
                 memo: tuple[Hashable, ...] = (placed, new)
                 if memo not in seen:
                     seen.add(memo)
-                    stack.append((i, state, 0, after_unknown))
+                    stack.append((i, state, after_unknown, 0, no_candidates, 0))
                     after_unknown = False
                     state = new
                     linearized = placed
@@ -188,26 +215,25 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
                     continue
             entry = nxt[entry]
             continue
-        u = cursor
-        if u != u_tail and available[u] <= limit:
-            before = same_before[u]
-            if (before < 0 or (linearized >> before) & 1) and not (after_unknown and kinds[u] == WRITE):
-                new = step(state, kinds[u], arg_a[u], arg_b[u])
-                if new is not INVALID and new != state:
-                    placed = linearized | (1 << u)
-                    memo = (placed, new, u, state)
-                    if memo not in seen:
-                        seen.add(memo)
-                        stack.append((u, state, limit, after_unknown))
-                        after_unknown = True
-                        state = new
-                        linearized = placed
-                        u_next[u_prev[u]] = u_next[u]
-                        u_prev[u_next[u]] = u_prev[u]
-                        in_unknown_phase = False
-                        entry = nxt[0]
-                        continue
-            cursor = u_next[u]
+        while position < len(candidates):
+            u = candidates[position]
+            new = step(state, kinds[u], arg_a[u], arg_b[u])
+            placed = linearized | (1 << u)
+            memo = (placed, new, u, state)
+            if memo not in seen:
+                break
+            position += 1
+        if position < len(candidates):
+            seen.add(memo)
+            stack.append((u, state, after_unknown, limit, candidates, position))
+            after_unknown = True
+            state = new
+            linearized = placed
+            is_placed[u] = 1
+            u_next[u_prev[u]] = u_next[u]
+            u_prev[u_next[u]] = u_prev[u]
+            in_unknown_phase = False
+            entry = nxt[0]
             continue
         # No candidate is left before return entry `limit`: the prefix on the stack cannot be extended. Backtrack.
         if len(stack) > best_depth:
@@ -223,7 +249,7 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
         if not stack:
             best.steps = steps
             return best
-        i, state, saved_limit, after_unknown = stack.pop()
+        i, state, after_unknown, limit, candidates, position = stack.pop()
         linearized ^= 1 << i
         if known[i]:
             remaining += 1
@@ -237,9 +263,9 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
         else:
             u_next[u_prev[i]] = i
             u_prev[u_next[i]] = i
+            is_placed[i] = 0
             in_unknown_phase = True
-            limit = saved_limit
-            cursor = u_next[i]
+            position += 1
 
 
 def _open_ops(
@@ -264,4 +290,67 @@ def _open_ops(
     while u != u_tail and available[u] <= limit:
         found.append(u)
         u = u_next[u]
+    return found
+
+
+def _unknown_candidates(
+    state: Hashable,
+    after_unknown: bool,
+    limit: int,
+    nxt: list[int],
+    entry_op: list[int],
+    kinds: list[int],
+    arg_a: list[Hashable],
+    arg_b: list[Hashable],
+    available: list[int],
+    is_placed: bytearray,
+    same_before: list[int],
+    writes_of: dict[Hashable, list[int]],
+    maybe_from: dict[Hashable, list[int]],
+    u_next: list[int],
+    u_head: int,
+    u_tail: int,
+) -> list[int]:
+    """The unknown ops worth placing before return entry `limit`, given the rules in the module docstring.
+
+    An unknown cas is a candidate only when it would swap (its expected value is `state`). An unknown write of v is
+    one only when the next operation could observe it: an open read of v or cas expecting v (known, or an unknown cas,
+    for a chain), or an open known cas refused because the value is `state` (any v != state lets that one go).
+    """
+    found: list[int] = []
+
+    for u in maybe_from.get(state, ()):
+        if available[u] <= limit and arg_b[u] != state and not is_placed[u]:
+            before = same_before[u]
+            if before < 0 or is_placed[before]:
+                found.append(u)
+    if after_unknown:
+        return found
+    observed: set[Hashable] = set(maybe_from)
+    any_value = False
+    entry = nxt[0]
+    while entry != limit:
+        i = entry_op[entry]
+        kind = kinds[i]
+        if kind in (READ, CAS_SWAPPED):
+            observed.add(arg_a[i])
+        elif kind == CAS_REFUSED and arg_a[i] == state:
+            any_value = True
+        entry = nxt[entry]
+    if any_value:
+        u = u_next[u_head]
+        while u != u_tail and available[u] <= limit:
+            if kinds[u] == WRITE and arg_a[u] != state and (same_before[u] < 0 or is_placed[same_before[u]]):
+                found.append(u)
+            u = u_next[u]
+        return found
+    for value in observed:
+        if value == state:
+            continue
+        for u in writes_of.get(value, ()):
+            if available[u] > limit:
+                break
+            if not is_placed[u]:
+                found.append(u)
+                break
     return found
