@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 
 from raftstore.raft.errors import ConfigurationChangeError, CorruptStateError
 
