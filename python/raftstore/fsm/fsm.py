@@ -22,6 +22,7 @@ from raftstore.logstore.log import Log, LogType
 from raftstore.memdb import Txn
 from raftstore.state import StateStore, catalog, kvs, sessions
 from raftstore.state.errors import InvalidRequestError, StateError
+from raftstore.state.indextable import defer_updates, discard_deferred, flush_deferred
 from raftstore.state.records import DirEntry, string_field, uint_field
 from raftstore.state.txn import TxnAborted, txn_rw
 
@@ -65,6 +66,7 @@ class FSM:
                 batchable = len(log.data) > 0 and (log.data[0] & 0x7F) in _BATCHABLE
                 if batchable and self._tx is None:
                     self._tx = self.state.db.txn(write=True)
+                    defer_updates(self._tx)
                 elif not batchable and self._tx is not None:
                     self._commit_batch()
                 responses.append(self.commands.apply(log.data, log.index))
@@ -87,6 +89,12 @@ class FSM:
     def _commit_batch(self) -> None:
         if self._tx is not None:
             tx, self._tx = self._tx, None
+            try:
+                flush_deferred(tx)
+            except BaseException:
+                discard_deferred(tx)
+                tx.abort()
+                raise
             tx.commit()
 
     def _run(self, fn: Callable[[Txn], Any]) -> Any:

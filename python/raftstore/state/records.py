@@ -66,18 +66,31 @@ class DirEntry:
 
     @classmethod
     def from_record(cls, record: Any, what: str = "DirEnt") -> DirEntry:
-        """Build from a decoded map with Consul's field names; InvalidRequestError for a malformed one."""
-        if not isinstance(record, dict):
+        """Build from a decoded map with Consul's field names; InvalidRequestError for a malformed one.
+
+        The hot path of apply and restore: well-typed fields pass with one `type()` check each; anything else
+        goes through the slow converters, which accept nil and refuse the rest."""
+        if type(record) is not dict:
             raise InvalidRequestError(f"{what} must be a map, got {type(record).__name__}")
-        return cls(
-            Key=_string(record.get("Key"), f"{what}.Key"),
-            Value=_bytes(record.get("Value"), f"{what}.Value"),
-            Flags=_uint(record.get("Flags"), f"{what}.Flags"),
-            Session=_string(record.get("Session"), f"{what}.Session"),
-            LockIndex=_uint(record.get("LockIndex"), f"{what}.LockIndex"),
-            CreateIndex=_uint(record.get("CreateIndex"), f"{what}.CreateIndex"),
-            ModifyIndex=_uint(record.get("ModifyIndex"), f"{what}.ModifyIndex"),
-        )
+        get = record.get
+        key = get("Key")
+        if type(key) is not str:
+            key = _string(key, f"{what}.Key")
+        value = get("Value")
+        if type(value) is str:
+            value = value.encode("utf-8", "surrogateescape")
+        elif type(value) is not bytes:
+            value = _bytes(value, f"{what}.Value")
+        session = get("Session", "")
+        if type(session) is not str:
+            session = _string(session, f"{what}.Session")
+        numbers = []
+        for field in ("Flags", "LockIndex", "CreateIndex", "ModifyIndex"):
+            number = get(field, 0)
+            if type(number) is not int or not 0 <= number < _U64:
+                number = _uint(number, f"{what}.{field}")
+            numbers.append(number)
+        return cls(key, value, numbers[0], session, numbers[1], numbers[2], numbers[3])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DirEntry):
@@ -94,6 +107,9 @@ class DirEntry:
             f"DirEntry(Key={self.Key!r}, Value={self.Value!r:.40}, Flags={self.Flags}, Session={self.Session!r}, "
             f"LockIndex={self.LockIndex}, CreateIndex={self.CreateIndex}, ModifyIndex={self.ModifyIndex})"
         )
+
+
+_U64 = 1 << 64
 
 
 def _bytes(value: Any, field: str) -> bytes:
