@@ -39,7 +39,14 @@ def mixed_log(n: int, seed: int) -> list[bytes]:
     for i in range(n):
         key = f"k/{rng.randrange(n // 4 + 1)}/{rng.randrange(8)}"
         roll = rng.random()
-        if roll < 0.7:
+        if roll < 0.02:
+            node = f"node-{rng.randrange(20)}"
+            service = {"ID": f"svc-{rng.randrange(3)}", "Service": "web", "Port": rng.randrange(1000)}
+            check = {"CheckID": "alive", "ServiceID": service["ID"], "Status": rng.choice(["passing", "critical"])}
+            out.append(encode(MessageType.REGISTER, {"Node": node, "Service": service, "Check": check}))
+        elif roll < 0.03:
+            out.append(encode(MessageType.DEREGISTER, {"Node": f"node-{rng.randrange(20)}"}))
+        elif roll < 0.7:
             out.append(kvs("set", key, rng.randbytes(rng.randrange(1, 40)), Flags=i))
         elif roll < 0.8:
             out.append(kvs("delete", key))
@@ -163,6 +170,10 @@ def test_snapshot_persists_while_applies_go_on_and_restores() -> None:
     idx, entries = restored.state.kvs_list("")
     assert entries == frozen[1] and idx == frozen[0]
     assert restored.state.session_get(SID)[1] is not None
+    # only KV changed after the snapshot was taken: the catalog must match the live one
+    assert restored.state.nodes() == fsm.state.nodes() and restored.state.nodes()[1]
+    assert restored.state.check_service_nodes("web") == fsm.state.check_service_nodes("web")
+    assert restored.state.checks_in_state("any") == fsm.state.checks_in_state("any")
     assert snapshot_bytes(restored) == sink.getvalue()
 
 

@@ -128,3 +128,49 @@ def test_txn_applies_all_or_nothing() -> None:
         _txn(store, 3, [{"KV": {"Verb": "get", "DirEnt": {"Key": "zz"}}}])
     with pytest.raises(InvalidRequestError, match="too many"):
         _txn(store, 3, [{"KV": {"Verb": "get", "DirEnt": {"Key": "a"}}}] * 129)
+
+
+def test_registration_validates_every_check_before_writing() -> None:
+    store = StateStore()
+    with pytest.raises(InvalidRequestError, match="Invalid check status"):
+        store.ensure_registration(
+            1,
+            {
+                "Node": "n1",
+                "Service": {"ID": "web1", "Service": "web"},
+                "Checks": [
+                    {"CheckID": "ok", "ServiceID": "web1"},
+                    {"CheckID": "bad", "ServiceID": "web1", "Status": "meh"},
+                ],
+            },
+        )
+    assert store.nodes() == (0, []) and store.service_nodes("web") == (0, [])
+
+
+def test_txn_catalog_ops() -> None:
+    store = StateStore()
+    results = _txn(
+        store,
+        1,
+        [
+            {"Node": {"Verb": "set", "Node": {"Node": "n1", "Address": "10.0.0.1"}}},
+            {"Service": {"Verb": "set", "Node": "n1", "Service": {"ID": "web1", "Service": "web", "Port": 80}}},
+            {
+                "Check": {
+                    "Verb": "set",
+                    "Check": {"Node": "n1", "CheckID": "c1", "ServiceID": "web1", "Status": "passing"},
+                }
+            },
+            {"Service": {"Verb": "get", "Node": "n1", "Service": {"ID": "web1"}}},
+        ],
+    )
+    assert results[3]["Service"]["Port"] == 80  # type: ignore[index]
+    assert store.check_service_nodes("web")[1][0]["Checks"][0]["ServiceName"] == "web"
+    with pytest.raises(TxnAborted, match="index is stale"):
+        _txn(store, 2, [{"Node": {"Verb": "cas", "Node": {"Node": "n1", "Address": "x", "ModifyIndex": 9}}}])
+    with pytest.raises(TxnAborted, match="doesn't exist"):
+        _txn(store, 2, [{"Check": {"Verb": "set", "Check": {"Node": "nope", "CheckID": "c"}}}])
+    _txn(store, 3, [{"Service": {"Verb": "delete", "Node": "n1", "Service": {"ID": "web1"}}}])
+    assert store.service_nodes("web")[1] == [] and store.node_checks("n1")[1] == []
+    with pytest.raises(TxnAborted, match="not supported"):
+        _txn(store, 4, [{"Intention": {"Op": "create"}}])

@@ -170,7 +170,7 @@ class FSM:
         req = decode_body(body)
         try:
             with self.state.write() as tx:
-                results = txn_rw(tx, index, req.get("Ops"))
+                results = txn_rw(tx, index, req.get("Ops"), self.state.lock_delays)
         except TxnAborted as aborted:
             return {"Results": None, "Errors": aborted.errors}
         except StateError as error:

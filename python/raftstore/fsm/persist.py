@@ -17,7 +17,7 @@ from raftstore.fsm.snapshot_stream import SnapshotFormatError, SnapshotReader, S
 from raftstore.memdb import MemDB
 from raftstore.state import StateStore
 from raftstore.state.errors import StateError
-from raftstore.state.indextable import max_index
+from raftstore.state.indextable import max_index, set_index
 from raftstore.state.records import DirEntry
 from raftstore.state.schema import CHECKS, INDEX, KVS, NODES, SERVICES, SESSIONS, TABLES, TOMBSTONES
 from raftstore.state.sessions import session_create
@@ -135,13 +135,18 @@ def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
     tx = store.db.txn(write=True)
     try:
         kvs_type = int(MessageType.KVS)
+        kv_max = stone_max = 0
         for record_type, value in reader:
             where = f"record {reader.records} ({MessageType(record_type).consul_name})"
             try:
                 if record_type == kvs_type:
-                    tx.insert(KVS, DirEntry.from_record(value, "KVS"))
+                    entry = DirEntry.from_record(value, "KVS")
+                    tx.insert(KVS, entry)
+                    kv_max = max(kv_max, entry.ModifyIndex)
                 elif record_type == MessageType.TOMBSTONE:
-                    tx.insert(TOMBSTONES, DirEntry.from_record(value, "Tombstone"))
+                    stone = DirEntry.from_record(value, "Tombstone")
+                    tx.insert(TOMBSTONES, stone)
+                    stone_max = max(stone_max, stone.ModifyIndex)
                 elif record_type == MessageType.INDEX:
                     if not isinstance(value, dict) or not isinstance(value.get("Value"), int):
                         raise StateError("Index record must be {Key, Value}")
@@ -154,6 +159,11 @@ def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
                 raise SnapshotFormatError(f"{where}: {error}") from None
             except Exception as error:  # memdb's IndexerError and friends: a record of the wrong shape
                 raise SnapshotFormatError(f"{where}: {type(error).__name__}: {error}") from None
+        # Consul's Restore.KVS and Graveyard.RestoreTxn raise the index table too (only ever up), so a snapshot
+        # without Index records still reports a sane index.
+        for table, highest in ((KVS, kv_max), (TOMBSTONES, stone_max)):
+            if highest:
+                set_index(tx, table, highest)
     except BaseException:
         tx.abort()
         raise

@@ -66,7 +66,8 @@ def _service_from(node: str, address: str, svc: Any) -> dict[str, Any]:
     }
 
 
-def _check_from(tx: Txn, node: str, chk: Any) -> dict[str, Any]:
+def _check_from(tx: Txn, node: str, chk: Any, pending_service: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A HealthCheck row; `pending_service` is a service registered by the same request and not yet written."""
     if not isinstance(chk, dict):
         raise InvalidRequestError("Check must be a map")
     check_id = string_field(chk, "CheckID", "Check")
@@ -82,6 +83,8 @@ def _check_from(tx: Txn, node: str, chk: Any) -> dict[str, Any]:
     service_name, service_tags = "", []
     if service_id:
         svc = tx.first(SERVICES, "id", node, service_id)
+        if svc is None and pending_service is not None and pending_service["ServiceID"].lower() == service_id.lower():
+            svc = pending_service
         if svc is None:
             raise InvalidRequestError(f"Missing service registration for check {check_id!r}: {service_id!r}")
         service_name, service_tags = svc["ServiceName"], svc["ServiceTags"]
@@ -108,12 +111,9 @@ def ensure_registration(tx: Txn, idx: int, req: Any, delays: sessions.LockDelays
     service = req.get("Service")
     raw_checks = ([req["Check"]] if req.get("Check") else []) + list(req.get("Checks") or [])
     svc_row = _service_from(node["Node"], node["Address"], service) if service else None
-    # Checks that name the service registered in this same request need it present for validation: validate
-    # against a view where it exists by checking the IDs directly.
+    # Validate every check before the first write (a check may name the service this same request registers).
     for chk in raw_checks:
-        if isinstance(chk, dict) and svc_row is not None and chk.get("ServiceID") == svc_row["ServiceID"]:
-            continue
-        _check_from(tx, node["Node"], chk)
+        _check_from(tx, node["Node"], chk, svc_row)
     skip_node = req.get("SkipNodeUpdate") and tx.first(NODES, "id", node["Node"]) is not None
     if not skip_node and _stamp(tx, NODES, idx, node, node["Node"]):
         set_index(tx, NODES, idx)

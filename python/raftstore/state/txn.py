@@ -1,7 +1,8 @@
 """Consul's transactions (state/txn.go): up to 128 KV operations applied atomically, with Consul's verbs, results
 and error texts. Any error rolls back the whole transaction (the caller aborts the memdb transaction).
 
-Node, service and check operations are not implemented yet: they are refused with an error naming the op.
+Node, service and check operations support get, set, cas, delete and delete-cas over the catalog; session
+operations support delete. Intention operations (legacy) are refused with an error naming them.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from typing import Any
 
 from raftstore.memdb import Txn
 from raftstore.state import kvs
+from raftstore.state import txn_catalog as catalog_ops
 from raftstore.state.errors import InvalidRequestError
 from raftstore.state.records import DirEntry
 from raftstore.state.schema import SESSIONS
+from raftstore.state.sessions import LockDelays, session_destroy
 
 MAX_TXN_OPS = 128
 
@@ -89,8 +92,9 @@ def _kv_op(tx: Txn, idx: int, op: dict[str, Any]) -> list[dict[str, Any]]:
     return [_strip(written)] if written is not None else []
 
 
-def txn_rw(tx: Txn, idx: int, ops: Any) -> list[dict[str, Any]]:
-    """Apply `ops` (Consul's TxnOps) in `tx`; returns the results or raises TxnAborted with every error."""
+def txn_rw(tx: Txn, idx: int, ops: Any, delays: LockDelays | None = None) -> list[dict[str, Any]]:
+    """Apply `ops` (Consul's TxnOps) in `tx`; returns the results or raises TxnAborted with every error. `delays`
+    receives the lock-delays of sessions the transaction invalidates."""
     if not isinstance(ops, list):
         raise InvalidRequestError("Txn Ops must be a list")
     if len(ops) > MAX_TXN_OPS:
@@ -109,12 +113,16 @@ def txn_rw(tx: Txn, idx: int, ops: Any) -> list[dict[str, Any]]:
                 session_id = (op["Session"].get("Session") or {}).get("ID", "")
                 if tx.first(SESSIONS, "id", session_id) is None:
                     raise InvalidRequestError(f"session {session_id!r} doesn't exist")
-                from raftstore.state.sessions import session_destroy
-
-                session_destroy(tx, idx, session_id, None)
+                session_destroy(tx, idx, session_id, delays)
+            elif op.get("Node") and isinstance(op["Node"], dict):
+                results.extend(catalog_ops.node_op(tx, idx, op["Node"], delays))
+            elif op.get("Service") and isinstance(op["Service"], dict):
+                results.extend(catalog_ops.service_op(tx, idx, op["Service"], delays))
+            elif op.get("Check") and isinstance(op["Check"], dict):
+                results.extend(catalog_ops.check_op(tx, idx, op["Check"], delays))
             else:
-                kind = next((k for k in ("Node", "Service", "Check", "Session", "Intention") if op.get(k)), "unknown")
-                raise InvalidRequestError(f"{kind} operations are not supported in transactions yet")
+                kind = next((k for k in ("Session", "Intention") if op.get(k)), "unknown")
+                raise InvalidRequestError(f"{kind} operations are not supported in transactions")
         except InvalidRequestError as error:
             errors.append({"OpIndex": number, "What": str(error)})
             break  # Consul stops at the first failing op; later ops would run against rolled-back state
