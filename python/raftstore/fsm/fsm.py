@@ -122,7 +122,7 @@ class FSM:
         except StateError as error:
             return error
         if op == "set":
-            return self._run(lambda tx: kvs.kvs_set(tx, index, entry))
+            return self._run(lambda tx: kvs.kvs_set(tx, index, entry, owned=True))
         if op == "cas":
             return self._run(lambda tx: kvs.kvs_cas(tx, index, entry))
         if op == "lock":

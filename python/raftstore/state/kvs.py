@@ -24,11 +24,12 @@ def insert_tombstone(tx: Txn, key: str, idx: int) -> None:
     set_index(tx, TOMBSTONES, idx)
 
 
-def kvs_set(tx: Txn, idx: int, entry: DirEntry, update_session: bool = False) -> None:
+def kvs_set(tx: Txn, idx: int, entry: DirEntry, update_session: bool = False, owned: bool = False) -> None:
     """kvsSetTxn: CreateIndex kept from an existing entry, Session kept unless `update_session`; a set that
-    changes nothing is skipped so ModifyIndex (and blocking queries) do not move."""
+    changes nothing is skipped so ModifyIndex (and blocking queries) do not move. `owned`: the caller hands
+    `entry` over (it is stored as is, and must not be used again), saving a copy on the FSM's hot path."""
     existing: DirEntry | None = tx.first(KVS, "id", entry.Key)
-    new = entry.copy()
+    new = entry if owned else entry.copy()
     if existing is not None:
         new.CreateIndex = existing.CreateIndex
         if not update_session:
