@@ -222,3 +222,20 @@ def test_restore_100k_mixed_records_equal_state() -> None:
     assert restored.state.kvs_list("") == fsm.state.kvs_list("")
     assert restored.state.tombstones() == fsm.state.tombstones()
     assert restored.state.max_index() == fsm.state.max_index()
+
+
+def test_lock_delay_uses_the_injected_clock_and_stays_out_of_snapshots() -> None:
+    now = [1000.0]
+    fsm, other = FSM(clock=lambda: now[0]), FSM()
+    datas = [
+        encode(MessageType.REGISTER, {"Node": "n1"}),
+        encode(MessageType.SESSION, {"Op": "create", "Session": {"ID": SID, "Node": "n1", "LockDelay": 5 * 10**9}}),
+        kvs("lock", "leader", b"me", Session=SID),
+        encode(MessageType.SESSION, {"Op": "destroy", "Session": {"ID": SID}}),
+    ]
+    fsm.apply_batch(logs(datas))
+    other.apply_batch(logs(datas))
+    assert fsm.state.kvs_lock_delay("leader") == pytest.approx(5.0)
+    now[0] += 5.5
+    assert fsm.state.kvs_lock_delay("leader") == 0.0
+    assert snapshot_bytes(fsm) == snapshot_bytes(other)
