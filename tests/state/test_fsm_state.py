@@ -239,3 +239,16 @@ def test_lock_delay_uses_the_injected_clock_and_stays_out_of_snapshots() -> None
     now[0] += 5.5
     assert fsm.state.kvs_lock_delay("leader") == 0.0
     assert snapshot_bytes(fsm) == snapshot_bytes(other)
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 9])
+def test_write_many_matches_write(count: int) -> None:
+    from raftstore.fsm.snapshot_stream import SnapshotWriter
+
+    values = [{"Key": f"k{i}", "Value": b"\xff" * i} for i in range(count)]
+    one, many = io.BytesIO(), io.BytesIO()
+    w1, w2 = SnapshotWriter(one, 7), SnapshotWriter(many, 7)
+    for value in values:
+        w1.write(MessageType.KVS, value)
+    w2.write_many(MessageType.KVS, values, chunk=4)
+    assert one.getvalue() == many.getvalue() and w1.records == w2.records == count

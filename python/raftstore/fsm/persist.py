@@ -76,9 +76,7 @@ class FSMSnapshot:
                 write(MessageType.REGISTER, {**req, "Check": check})
         for session in tx.get(SESSIONS, "id"):
             write(MessageType.SESSION, session)
-        kvs_type = int(MessageType.KVS)
-        for entry in tx.get(KVS, "id"):
-            write(kvs_type, entry.to_record())
+        out.write_many(MessageType.KVS, (entry.to_record() for entry in tx.get(KVS, "id")))
         for stone in tx.get(TOMBSTONES, "id"):
             write(MessageType.TOMBSTONE, {"Key": stone.Key, "ModifyIndex": stone.ModifyIndex})
         for index_entry in tx.get(INDEX, "id"):
@@ -128,6 +126,10 @@ def _restore_register(tx: Any, req: Any) -> None:
         )
 
 
+def _where(reader: SnapshotReader, record_type: int) -> str:
+    return f"record {reader.records} ({MessageType(record_type).consul_name})"
+
+
 def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
     """A new store holding the snapshot read from `source`; SnapshotFormatError if the stream is bad."""
     reader = SnapshotReader(source, accept=RESTORABLE)
@@ -137,7 +139,6 @@ def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
         kvs_type = int(MessageType.KVS)
         kv_max = stone_max = 0
         for record_type, value in reader:
-            where = f"record {reader.records} ({MessageType(record_type).consul_name})"
             try:
                 if record_type == kvs_type:
                     entry = DirEntry.from_record(value, "KVS")
@@ -156,9 +157,9 @@ def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
                 else:
                     _restore_register(tx, value)
             except (StateError, KeyError, TypeError, AttributeError) as error:
-                raise SnapshotFormatError(f"{where}: {error}") from None
+                raise SnapshotFormatError(f"{_where(reader, record_type)}: {error}") from None
             except Exception as error:  # memdb's IndexerError and friends: a record of the wrong shape
-                raise SnapshotFormatError(f"{where}: {type(error).__name__}: {error}") from None
+                raise SnapshotFormatError(f"{_where(reader, record_type)}: {type(error).__name__}: {error}") from None
         # Consul's Restore.KVS and Graveyard.RestoreTxn raise the index table too (only ever up), so a snapshot
         # without Index records still reports a sane index.
         for table, highest in ((KVS, kv_max), (TOMBSTONES, stone_max)):

@@ -84,13 +84,19 @@ class DirEntry:
         session = get("Session", "")
         if type(session) is not str:
             session = _string(session, f"{what}.Session")
-        numbers = []
-        for field in ("Flags", "LockIndex", "CreateIndex", "ModifyIndex"):
-            number = get(field, 0)
-            if type(number) is not int or not 0 <= number < _U64:
-                number = _uint(number, f"{what}.{field}")
-            numbers.append(number)
-        return cls(key, value, numbers[0], session, numbers[1], numbers[2], numbers[3])
+        flags = get("Flags", 0)
+        if type(flags) is not int or not 0 <= flags < _U64:
+            flags = _uint(flags, f"{what}.Flags")
+        lock_index = get("LockIndex", 0)
+        if type(lock_index) is not int or not 0 <= lock_index < _U64:
+            lock_index = _uint(lock_index, f"{what}.LockIndex")
+        create_index = get("CreateIndex", 0)
+        if type(create_index) is not int or not 0 <= create_index < _U64:
+            create_index = _uint(create_index, f"{what}.CreateIndex")
+        modify_index = get("ModifyIndex", 0)
+        if type(modify_index) is not int or not 0 <= modify_index < _U64:
+            modify_index = _uint(modify_index, f"{what}.ModifyIndex")
+        return cls(key, value, flags, session, lock_index, create_index, modify_index)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DirEntry):

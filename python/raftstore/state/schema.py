@@ -32,8 +32,12 @@ TABLES = (INDEX, NODES, SERVICES, CHECKS, KVS, TOMBSTONES, SESSIONS, SESSION_CHE
 
 
 def _key_bytes(key: str) -> bytes:
-    # surrogateescape: a key that arrived as non-UTF-8 raw bytes keeps its exact bytes (and ordering).
-    return key.encode("utf-8", "surrogateescape")
+    # surrogateescape: a key that arrived as non-UTF-8 raw bytes keeps its exact bytes (and ordering). Plain
+    # encode() first: it is CPython's fast path, and only a key holding escaped bytes raises and takes the slow one.
+    try:
+        return key.encode()
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "surrogateescape")
 
 
 def _kv_key(obj: Any) -> bytes:
