@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from raftstore.memdb import MemDB, Txn, WatchSet
-from raftstore.radix.watch import Watch
+from raftstore.radix import Tree, Watch
 from raftstore.state import catalog, kvs, sessions
 from raftstore.state.indextable import max_index
 from raftstore.state.records import DirEntry
@@ -26,9 +26,11 @@ class StateStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic, db: MemDB | None = None) -> None:
         self.db = db if db is not None else MemDB(state_schema())
         self.lock_delays = sessions.LockDelays(clock)
-        # Fired once when a restore replaces this store: blocking queries on it wake and re-run on the new one.
-        # memdb has no public "standalone watch"; a radix Watch fired through its one-shot _fire is exactly that.
-        self._abandon = Watch()
+        # Fired once when a restore replaces this store: blocking queries on it wake and re-run on the new one
+        # (Consul's abandonCh). memdb has no standalone watch, so it is the watch of one key of a private radix
+        # tree; `abandon` writes that key.
+        self._abandon_tree = Tree()
+        self._abandon = self._abandon_tree.watch(b"abandoned")
 
     # ------------------------------------------------------------------------------------------ plumbing
 
@@ -49,7 +51,7 @@ class StateStore:
         return self._abandon
 
     def abandon(self) -> None:
-        self._abandon._fire()
+        self._abandon_tree = self._abandon_tree.insert(b"abandoned", True)
 
     def _ws(self, ws: WatchSet | None) -> WatchSet | None:
         if ws is not None:
