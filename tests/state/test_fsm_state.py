@@ -200,7 +200,7 @@ def test_restore_refuses_bad_streams_and_keeps_state() -> None:
     fsm.apply(Log(1, 1, data=kvs("set", "keep", b"1")))
     good = snapshot_bytes(fsm)
     for bad, match in (
-        (good + bytes([MessageType.AUTOPILOT]) + msgpack.packb({}), "unrecognized record type"),
+        (good + bytes([MessageType.PREPARED_QUERY]) + msgpack.packb({}), "unrecognized record type"),
         (good + bytes([MessageType.KVS]) + msgpack.packb("x"), "must be a map"),
         (good[:-3], "truncated"),
     ):
@@ -252,3 +252,26 @@ def test_write_many_matches_write(count: int) -> None:
         w1.write(MessageType.KVS, value)
     w2.write_many(MessageType.KVS, values, chunk=4)
     assert one.getvalue() == many.getvalue() and w1.records == w2.records == count
+
+
+def test_autopilot_config_commands_and_snapshot() -> None:
+    from raftstore.autopilot.command import encode_set_config_command
+    from raftstore.autopilot.config import AutopilotConfig, AutopilotSetConfigRequest
+
+    fsm = FSM()
+    config = AutopilotConfig(max_trailing_logs=99)
+    assert fsm.apply(Log(3, 1, data=encode_set_config_command(AutopilotSetConfigRequest(config=config)))) is None
+    index, stored = fsm.state.autopilot_config()
+    assert index == 3 and stored.max_trailing_logs == 99 and (stored.create_index, stored.modify_index) == (3, 3)
+    stale = AutopilotSetConfigRequest(config=AutopilotConfig(min_quorum=3, modify_index=1), cas=True)
+    assert fsm.apply(Log(4, 1, data=encode_set_config_command(stale))) is False
+    fresh = AutopilotSetConfigRequest(config=AutopilotConfig(min_quorum=3, modify_index=3), cas=True)
+    assert fsm.apply(Log(5, 1, data=encode_set_config_command(fresh))) is True
+    bad = encode(MessageType.AUTOPILOT, {"Config": {"MaxTrailingLogs": -1}})
+    assert isinstance(fsm.apply(Log(6, 1, data=bad)), InvalidRequestError)
+    data = snapshot_bytes(fsm)
+    restored = FSM()
+    restored.restore(io.BytesIO(data))
+    assert restored.state.autopilot_config() == fsm.state.autopilot_config()
+    assert restored.state.autopilot_config()[1].min_quorum == 3
+    assert snapshot_bytes(restored) == data

@@ -22,8 +22,9 @@ from raftstore.logstore.log import Log, LogType
 from raftstore.memdb import Txn
 from raftstore.state import StateStore, catalog, kvs, sessions
 from raftstore.state.errors import InvalidRequestError, StateError
-from raftstore.state.indextable import defer_updates, discard_deferred, flush_deferred
+from raftstore.state.indextable import defer_updates, discard_deferred, flush_deferred, set_index
 from raftstore.state.records import DirEntry, string_field, uint_field
+from raftstore.state.schema import AUTOPILOT
 from raftstore.state.txn import TxnAborted, txn_rw
 
 _KVS_OPS = {"set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree"}
@@ -46,6 +47,7 @@ class FSM:
         self.commands.register(MessageType.SESSION, self._apply_session)
         self.commands.register(MessageType.TOMBSTONE, self._apply_tombstone)
         self.commands.register(MessageType.TXN, self._apply_txn)
+        self.commands.register(MessageType.AUTOPILOT, self._apply_autopilot)
 
     # ------------------------------------------------------------------------------------------ protocol
 
@@ -165,6 +167,25 @@ class FSM:
     def _apply_deregister(self, body: memoryview, index: int) -> Any:
         req = decode_body(body)
         return self._run(lambda tx: catalog.deregister(tx, index, req, self.state.lock_delays))
+
+    def _apply_autopilot(self, body: memoryview, index: int) -> Any:
+        """AutopilotSetConfigRequest: a CAS write returns its bool, a plain set None (Consul's applyAutopilotUpdate).
+        Imported here: raftstore.autopilot itself imports raftstore.fsm's codec."""
+        from raftstore.autopilot.config import AutopilotConfigError, AutopilotSetConfigRequest, apply_set_config
+
+        try:
+            request = AutopilotSetConfigRequest.from_body(decode_body(body))
+        except AutopilotConfigError as error:
+            return InvalidRequestError(f"invalid autopilot configuration: {error}")
+
+        def write(tx: Txn) -> bool | None:
+            stored, ok = apply_set_config(tx.first(AUTOPILOT, "id"), request, index)
+            if stored is not None:
+                tx.insert(AUTOPILOT, stored)
+                set_index(tx, AUTOPILOT, index)
+            return ok if request.cas else None
+
+        return self._run(write)
 
     def _apply_txn(self, body: memoryview, index: int) -> Any:
         req = decode_body(body)

@@ -19,11 +19,18 @@ from raftstore.state import StateStore
 from raftstore.state.errors import StateError
 from raftstore.state.indextable import max_index, set_index
 from raftstore.state.records import DirEntry
-from raftstore.state.schema import CHECKS, INDEX, KVS, NODES, SERVICES, SESSIONS, TABLES, TOMBSTONES
+from raftstore.state.schema import AUTOPILOT, CHECKS, INDEX, KVS, NODES, SERVICES, SESSIONS, TABLES, TOMBSTONES
 from raftstore.state.sessions import session_create
 
 RESTORABLE = frozenset(
-    {MessageType.REGISTER, MessageType.SESSION, MessageType.KVS, MessageType.TOMBSTONE, MessageType.INDEX}
+    {
+        MessageType.REGISTER,
+        MessageType.SESSION,
+        MessageType.KVS,
+        MessageType.TOMBSTONE,
+        MessageType.AUTOPILOT,
+        MessageType.INDEX,
+    }
 )
 
 
@@ -79,6 +86,9 @@ class FSMSnapshot:
         out.write_many(MessageType.KVS, (entry.to_record() for entry in tx.get(KVS, "id")))
         for stone in tx.get(TOMBSTONES, "id"):
             write(MessageType.TOMBSTONE, {"Key": stone.Key, "ModifyIndex": stone.ModifyIndex})
+        autopilot = tx.first(AUTOPILOT, "id")
+        if autopilot is not None:
+            write(MessageType.AUTOPILOT, autopilot.to_fsm())
         for index_entry in tx.get(INDEX, "id"):
             write(MessageType.INDEX, {"Key": index_entry["Key"], "Value": index_entry["Value"]})
 
@@ -152,6 +162,10 @@ def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
                     if not isinstance(value, dict) or not isinstance(value.get("Value"), int):
                         raise StateError("Index record must be {Key, Value}")
                     tx.insert(INDEX, {"Key": value["Key"], "Value": value["Value"]})
+                elif record_type == MessageType.AUTOPILOT:
+                    from raftstore.autopilot.config import AutopilotConfig  # see FSM._apply_autopilot
+
+                    tx.insert(AUTOPILOT, AutopilotConfig.from_fsm(value))
                 elif record_type == MessageType.SESSION:
                     session_create(tx, 0, value, restoring=True)
                 else:

@@ -11,6 +11,7 @@ from typing import Any
 
 from raftstore.memdb import (
     CompoundIndex,
+    ConditionalIndex,
     DBSchema,
     IndexSchema,
     SingleFuncIndex,
@@ -27,8 +28,9 @@ SERVICES = "services"
 CHECKS = "checks"
 SESSIONS = "sessions"
 SESSION_CHECKS = "session_checks"
+AUTOPILOT = "autopilot-config"
 
-TABLES = (INDEX, NODES, SERVICES, CHECKS, KVS, TOMBSTONES, SESSIONS, SESSION_CHECKS)
+TABLES = (INDEX, NODES, SERVICES, CHECKS, KVS, TOMBSTONES, SESSIONS, SESSION_CHECKS, AUTOPILOT)
 
 
 def _key_bytes(key: str) -> bytes:
@@ -115,6 +117,10 @@ def state_schema() -> DBSchema:
                     "id": IndexSchema("id", SingleFuncIndex(_session_id, _session_id_arg), unique=True),
                     "node": IndexSchema("node", _lc("Node")),
                 },
+            ),
+            # One row at most (Consul's autopilot-config table: a ConditionalIndex that is always true).
+            AUTOPILOT: TableSchema(
+                AUTOPILOT, indexes={"id": IndexSchema("id", ConditionalIndex(lambda _: True), unique=True)}
             ),
             SESSION_CHECKS: TableSchema(
                 SESSION_CHECKS,

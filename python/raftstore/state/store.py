@@ -17,7 +17,7 @@ from raftstore.radix import Tree, Watch
 from raftstore.state import catalog, kvs, sessions
 from raftstore.state.indextable import max_index
 from raftstore.state.records import DirEntry
-from raftstore.state.schema import TABLES, state_schema
+from raftstore.state.schema import AUTOPILOT, TABLES, state_schema
 
 
 class StateStore:
@@ -131,6 +131,18 @@ class StateStore:
 
     def node_sessions(self, node: str, ws: WatchSet | None = None) -> tuple[int, list[dict[str, Any]]]:
         return sessions.session_list(self.read(), self._ws(ws), node=node)
+
+    # ------------------------------------------------------------------------------------------ autopilot
+
+    def autopilot_config(self, ws: WatchSet | None = None) -> tuple[int, Any]:
+        """(index, the stored `raftstore.autopilot.AutopilotConfig` or None)."""
+        tx = self.read()
+        index = max_index(tx, AUTOPILOT, ws=self._ws(ws))
+        if ws is not None:
+            watch, config = tx.first_watch(AUTOPILOT, "id")
+            ws.add(watch)
+            return index, config
+        return index, tx.first(AUTOPILOT, "id")
 
     # ------------------------------------------------------------------------------------------ catalog
 
