@@ -186,3 +186,38 @@ def test_blocking_list_wakes_on_delete(store: StateStore) -> None:
     store.kvs_list("p/", ws)
     store.kvs_delete(2, "p/a")
     assert ws.wait(30.0) is False  # False: fired, not timed out
+
+
+def test_blocking_query_waits_for_the_index_to_pass() -> None:
+    from raftstore.state.blocking import blocking_query
+
+    store = StateStore()
+    store.kvs_set(5, kv("foo", b"1"))
+    assert blocking_query(lambda: store, lambda s, ws: s.kvs_get("foo", ws), 0) == (5, store.kvs_get("foo")[1])
+    timed_out = blocking_query(lambda: store, lambda s, ws: s.kvs_get("foo", ws), 5, timeout=0.05)
+    assert timed_out[0] == 5
+    writer = threading.Thread(target=lambda: [store.kvs_set(6, kv("other")), store.kvs_set(7, kv("foo", b"2"))])
+    writer.start()
+    index, entry = blocking_query(lambda: store, lambda s, ws: s.kvs_get("foo", ws), 5, timeout=60.0)
+    writer.join()
+    assert index == 7 and entry is not None and entry.Value == b"2"
+    assert blocking_query(lambda: StateStore(), lambda s, ws: s.kvs_get("x", ws), 0)[0] == 1  # never below 1
+
+
+def test_blocking_query_follows_a_restore() -> None:
+    import io
+
+    from raftstore.fsm import FSM, MessageType, encode
+    from raftstore.logstore.log import Log
+    from raftstore.state.blocking import blocking_query
+
+    source = FSM()
+    source.apply(Log(9, 1, data=encode(MessageType.KVS, {"Op": "set", "DirEnt": {"Key": "k", "Value": b"x"}})))
+    sink = io.BytesIO()
+    source.snapshot().persist(sink)
+    target = FSM()
+    restorer = threading.Thread(target=lambda: target.restore(io.BytesIO(sink.getvalue())))
+    restorer.start()
+    index, entry = blocking_query(lambda: target.state, lambda s, ws: s.kvs_get("k", ws), 1, timeout=60.0)
+    restorer.join()
+    assert index == 9 and entry is not None
