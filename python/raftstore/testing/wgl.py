@@ -129,6 +129,8 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
     maybe_from: dict[Hashable, list[int]] = {}
     for u in unknown_order:
         (writes_of if kinds[u] == WRITE else maybe_from).setdefault(arg_a[u], []).append(u)
+    # Values an unknown write could hand on to an unknown cas (a chain): those both written and expected by timeouts.
+    chain_values = {value for value in maybe_from if value in writes_of}
     is_placed = bytearray(n)
 
     remaining = sum(known)
@@ -179,6 +181,7 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
                     same_before,
                     writes_of,
                     maybe_from,
+                    chain_values,
                     u_next,
                     u_head,
                     u_tail,
@@ -307,6 +310,7 @@ def _unknown_candidates(
     same_before: list[int],
     writes_of: dict[Hashable, list[int]],
     maybe_from: dict[Hashable, list[int]],
+    chain_values: set[Hashable],
     u_next: list[int],
     u_head: int,
     u_tail: int,
@@ -326,7 +330,7 @@ def _unknown_candidates(
                 found.append(u)
     if after_unknown:
         return found
-    observed: set[Hashable] = set(maybe_from)
+    observed = set(chain_values)
     any_value = False
     entry = nxt[0]
     while entry != limit:
