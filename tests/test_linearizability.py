@@ -178,7 +178,7 @@ def test_agrees_with_brute_force(raw: list[tuple[Any, ...]]) -> None:
 
 @pytest.mark.parametrize(("keys", "unknown_rate"), [(("k",), 0.0), (tuple("abcdefghij"), 0.05)])
 def test_ten_thousand_operations(keys: tuple[str, ...], unknown_rate: float) -> None:
-    history = linearizable_history(random.Random(7), 10_000, clients=8, keys=keys, unknown_rate=unknown_rate)
+    history = linearizable_history(random.Random(7), 10_000, clients=5, keys=keys, unknown_rate=unknown_rate)
     result = check_kv(history, timeout=120)
     assert result, result.explanation
     # Corrupt one read in the middle: it now returns a value that was never written.

@@ -35,6 +35,8 @@ CAS_REFUSED = 3
 CAS_MAYBE = 4
 
 ABSENT: Hashable = ("null",)
+# Stands for any value that no operation of the key compares against (see `wgl`); never equal to a real value.
+UNOBSERVED: Hashable = ("unobserved",)
 
 
 class _Invalid:
@@ -72,6 +74,8 @@ def show(state: Hashable) -> str:
     """A canonical value written back as JSON-ish text, for explanations."""
     if state == ABSENT:
         return "absent"
+    if state == UNOBSERVED:
+        return "a value no operation reads or expects"
     return repr(_plain(state))
 
 

@@ -46,7 +46,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from raftstore.testing.kvmodel import CAS_REFUSED, CAS_SWAPPED, INVALID, READ, WRITE, RegisterOp, step
+from raftstore.testing.kvmodel import CAS_REFUSED, CAS_SWAPPED, INVALID, READ, UNOBSERVED, WRITE, RegisterOp, step
 
 # How often (in search steps) the clock is read for the deadline.
 _CLOCK_EVERY = 2048
@@ -81,6 +81,18 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
     kinds = [op.kind for op in ops]
     arg_a = [op.a for op in ops]
     arg_b = [op.b for op in ops]
+    # Values that no operation compares against (no read returns them, no cas expects them) all behave the same in
+    # every transition, so they are folded into one, UNOBSERVED: the memo then merges their states and the symmetry
+    # rule merges timed-out writes of them. This changes no verdict, only the values shown in explanations.
+    compared = {arg_a[i] for i in range(n) if kinds[i] != WRITE}
+    for i in range(n):
+        if kinds[i] == WRITE:
+            if arg_a[i] not in compared:
+                arg_a[i] = UNOBSERVED
+        elif arg_b[i] not in compared:
+            arg_b[i] = UNOBSERVED
+    if initial not in compared:
+        initial = UNOBSERVED
 
     # Main list: entries 1..m are the calls and returns of known ops in time order; 0 is the head, m + 1 the tail.
     entry_op = [-1]
@@ -129,6 +141,8 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
     maybe_from: dict[Hashable, list[int]] = {}
     for u in unknown_order:
         (writes_of if kinds[u] == WRITE else maybe_from).setdefault(arg_a[u], []).append(u)
+    # Values an unknown write could hand on to an unknown cas (a chain): those both written and expected by timeouts.
+    chain_values = {value for value in maybe_from if value in writes_of}
     is_placed = bytearray(n)
 
     remaining = sum(known)
@@ -179,6 +193,7 @@ def search(ops: Sequence[RegisterOp], initial: Hashable, deadline: float | None 
                     same_before,
                     writes_of,
                     maybe_from,
+                    chain_values,
                     u_next,
                     u_head,
                     u_tail,
@@ -307,6 +322,7 @@ def _unknown_candidates(
     same_before: list[int],
     writes_of: dict[Hashable, list[int]],
     maybe_from: dict[Hashable, list[int]],
+    chain_values: set[Hashable],
     u_next: list[int],
     u_head: int,
     u_tail: int,
@@ -326,7 +342,7 @@ def _unknown_candidates(
                 found.append(u)
     if after_unknown:
         return found
-    observed: set[Hashable] = set(maybe_from)
+    observed = set(chain_values)
     any_value = False
     entry = nxt[0]
     while entry != limit:
