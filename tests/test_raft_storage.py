@@ -40,7 +40,8 @@ class Node:
 class Cluster:
     """Synchronous runner: tick everyone, persist each Ready through RaftStorage, deliver messages through the codec."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, seed: int = 0) -> None:
+        self.seed = seed
         self.nodes = {i: Node(i, root / i) for i in IDS}
         self.inbox: list[tuple[int, bytes, str]] = []
         for node in self.nodes.values():
@@ -62,7 +63,7 @@ class Cluster:
         node.wal = WALStore(node.directory / "wal", segment_size=64 << 10, sync=False)
         node.storage = RaftStorage(node.wal, node.wal, FileSnapshotStore(node.directory, retain=2))
         boot = node.storage.bootstrap(CONFIGURATION) if bootstrap else node.storage.boot_state()
-        node.core = RaftCore(self.config(node.id), boot, seed=hash(node.id) % 1000)
+        node.core = RaftCore(self.config(node.id), boot, seed=self.seed * 10 + IDS.index(node.id))
         node.fsm, node.applied = {}, 0
         opened = node.storage.open_snapshot()
         if opened is not None:
@@ -139,9 +140,9 @@ class Cluster:
         self.process(node)  # the compaction the snapshot allows
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
+@pytest.fixture(params=range(8))
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path, seed=request.param)
     yield c
     for node in c.nodes.values():
         if node.wal is not None:
