@@ -179,12 +179,16 @@ def test_directory_and_link_members_are_unexpected() -> None:
         _read(data)
 
 
+# One archive for every example: its length depends on the clock (the tar and gzip headers carry the time), and the
+# examples' positions must all address the same bytes.
+ONE_ARCHIVE = _archive()
+
+
 @settings(max_examples=150, deadline=None)
-@given(st.data())
-def test_any_single_byte_damage_is_refused_or_harmless(data: st.DataObject) -> None:
-    archive = bytearray(_archive())
-    position = data.draw(st.integers(0, len(archive) - 1))
-    archive[position] ^= data.draw(st.integers(1, 255))
+@given(st.integers(0, len(ONE_ARCHIVE) - 1), st.integers(1, 255))
+def test_any_single_byte_damage_is_refused_or_harmless(position: int, flip: int) -> None:
+    archive = bytearray(ONE_ARCHIVE)
+    archive[position] ^= flip
     try:
         meta, state = _read(bytes(archive))
     except ArchiveError:
