@@ -4,10 +4,12 @@
  * second mix of the hash picks K bit positions inside it. At BITS_PER_KEY = 12 and K = 6 a full filter answers
  * "maybe" for about 1% of absent keys.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS under -std=c99 */
 #include "bloom.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum { WORDS_PER_BLOCK = 8, BITS_PER_KEY = 12, K = 6, BLOCK_BITS = 512 };
 
@@ -17,6 +19,7 @@ struct rx_bloom {
     size_t capacity;
     size_t added;
     void *allocation;  /* what to free: `words` is aligned inside it */
+    size_t allocation_size; /* nonzero: the words were mapped (munmap), not allocated from the heap */
     uint64_t *words;   /* nblocks * WORDS_PER_BLOCK */
 };
 
@@ -60,7 +63,23 @@ rx_bloom *rx_bloom_new(size_t capacity) {
     if (nblocks > UINT32_MAX) return NULL;
     b = malloc(sizeof(rx_bloom));
     if (!b) return NULL;
-    b->allocation = calloc(nblocks * WORDS_PER_BLOCK + 8, sizeof(uint64_t));
+    {
+        /* Large filters are mapped directly: freeing big heap chunks makes glibc consolidate its free lists,
+         * which costs every allocation of the radix nodes around them. Mapped pages arrive zeroed. */
+        size_t size = (nblocks * WORDS_PER_BLOCK + 8) * sizeof(uint64_t);
+        b->allocation_size = 0;
+        if (size >= (64 << 10)) {
+            void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (mapped != MAP_FAILED) {
+                b->allocation = mapped;
+                b->allocation_size = size;
+            } else {
+                b->allocation = NULL;
+            }
+        } else {
+            b->allocation = calloc(nblocks * WORDS_PER_BLOCK + 8, sizeof(uint64_t));
+        }
+    }
     if (!b->allocation) {
         free(b);
         return NULL;
@@ -78,7 +97,10 @@ void rx_bloom_incref(rx_bloom *b) { b->refcnt++; }
 
 void rx_bloom_decref(rx_bloom *b) {
     if (!b || --b->refcnt) return;
-    free(b->allocation);
+    if (b->allocation_size)
+        munmap(b->allocation, b->allocation_size);
+    else
+        free(b->allocation);
     free(b);
 }
 
