@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import raftstore.bench.memdb as memdb_bench
 import raftstore.bench.radix as radix_bench
 from raftstore.bench import Results, Unavailable, register_backend, registry, run_layer
 from raftstore.bench.report import compare, format_table, load_json, to_json
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.pure_python  # the harness itself; the C tree is exerci
 def _small(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(radix_bench, "QUICK_N", 2_000)
     monkeypatch.setattr(radix_bench, "PREFIX_SCANS", 3)
+    monkeypatch.setattr(memdb_bench, "QUICK_N", 2_000)
+    monkeypatch.setattr(memdb_bench, "SINGLE_N", 100)
     registry.clear_plugins()
     yield
     registry.clear_plugins()
@@ -153,3 +156,23 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.json").write_text("{}")
     assert main(["bench", "compare", str(tmp_path / "bad.json"), str(tmp_path / "bad.json")]) == 1
     assert "not a raftstore bench JSON" in capsys.readouterr().err
+
+
+def test_memdb_layer_compares_memdb_with_sqlite3() -> None:
+    results = Results(quick=True)
+    run_layer(memdb_bench.MemdbLayer(), results, quick=True, rounds=1)
+    backends = {c.backend for c in results.cells}
+    assert backends == {"memdb[Tree]", "memdb[PyTree]", "sqlite3"}
+    assert {c.workload for c in results.cells} == {
+        "insert (txns of 10,000)",
+        "insert (txns of 1)",
+        "get by id",
+        "get by node",
+        "prefix scan",
+        "delete by index",
+    }
+    deleted = results.cell("memdb", "delete by index", "sqlite3")
+    assert deleted is not None and deleted.ops_per_sample > 0
+    memdb_deleted = results.cell("memdb", "delete by index", "memdb[Tree]")
+    assert memdb_deleted is not None and memdb_deleted.ops_per_sample == deleted.ops_per_sample  # same answer
+    assert "ratio = rate / sqlite3's" in format_table(results)

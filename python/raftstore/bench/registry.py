@@ -27,9 +27,10 @@ _entry_points_loaded = False
 
 
 def _builtin_layers() -> dict[str, Callable[[], Layer]]:
+    from raftstore.bench.memdb import MemdbLayer
     from raftstore.bench.radix import RadixLayer
 
-    return {"radix": RadixLayer}
+    return {"radix": RadixLayer, "memdb": MemdbLayer}
 
 
 def layers() -> dict[str, Callable[[], Layer]]:
