@@ -18,7 +18,7 @@ from raftstore.memdb import MemDB
 from raftstore.state import StateStore
 from raftstore.state.errors import StateError
 from raftstore.state.indextable import max_index, set_index
-from raftstore.state.records import DirEntry
+from raftstore.state.records import DirEntry, node_service
 from raftstore.state.schema import AUTOPILOT, CHECKS, INDEX, KVS, NODES, SERVICES, SESSIONS, TABLES, TOMBSTONES
 from raftstore.state.sessions import session_create
 
@@ -47,20 +47,6 @@ def _node_request(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _node_service(svc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Kind": svc["ServiceKind"],
-        "ID": svc["ServiceID"],
-        "Service": svc["ServiceName"],
-        "Tags": svc["ServiceTags"],
-        "Address": svc["ServiceAddress"],
-        "Meta": svc["ServiceMeta"],
-        "Port": svc["ServicePort"],
-        "CreateIndex": svc["CreateIndex"],
-        "ModifyIndex": svc["ModifyIndex"],
-    }
-
-
 class FSMSnapshot:
     """A point-in-time view (an O(1) memdb snapshot) that persists while applies go on against the live store."""
 
@@ -78,7 +64,7 @@ class FSMSnapshot:
             req = _node_request(node)
             write(MessageType.REGISTER, req)
             for svc in tx.get(SERVICES, "node", node["Node"]):
-                write(MessageType.REGISTER, {**req, "Service": _node_service(svc)})
+                write(MessageType.REGISTER, {**req, "Service": node_service(svc)})
             for check in tx.get(CHECKS, "node", node["Node"]):
                 write(MessageType.REGISTER, {**req, "Check": check})
         for session in tx.get(SESSIONS, "id"):

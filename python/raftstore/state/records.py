@@ -171,3 +171,18 @@ def string_list_field(record: dict[str, Any], field: str, what: str) -> list[str
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidRequestError(f"{what}.{field} must be a list of strings")
     return list(value)
+
+
+def node_service(svc: dict[str, Any]) -> dict[str, Any]:
+    """A stored service row (Consul's flat ServiceNode) as the NodeService a RegisterRequest or txn result carries."""
+    return {
+        "Kind": svc["ServiceKind"],
+        "ID": svc["ServiceID"],
+        "Service": svc["ServiceName"],
+        "Tags": svc["ServiceTags"],
+        "Address": svc["ServiceAddress"],
+        "Meta": svc["ServiceMeta"],
+        "Port": svc["ServicePort"],
+        "CreateIndex": svc["CreateIndex"],
+        "ModifyIndex": svc["ModifyIndex"],
+    }

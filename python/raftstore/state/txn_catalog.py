@@ -9,7 +9,7 @@ from typing import Any
 from raftstore.memdb import Txn
 from raftstore.state import catalog
 from raftstore.state.errors import InvalidRequestError
-from raftstore.state.records import string_field, uint_field
+from raftstore.state.records import node_service, string_field, uint_field
 from raftstore.state.schema import CHECKS, NODES, SERVICES
 from raftstore.state.sessions import LockDelays
 
@@ -22,18 +22,14 @@ def _cas_ok(existing: dict[str, Any] | None, wanted: int) -> bool:
     return existing is not None and existing["ModifyIndex"] == wanted
 
 
-def _node_service(svc: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Kind": svc["ServiceKind"],
-        "ID": svc["ServiceID"],
-        "Service": svc["ServiceName"],
-        "Tags": svc["ServiceTags"],
-        "Address": svc["ServiceAddress"],
-        "Meta": svc["ServiceMeta"],
-        "Port": svc["ServicePort"],
-        "CreateIndex": svc["CreateIndex"],
-        "ModifyIndex": svc["ModifyIndex"],
-    }
+def _register_on_node(tx: Txn, idx: int, node: str, field: str, raw: dict[str, Any], delays: LockDelays | None) -> None:
+    """Register a service or check (`field`) on a node that must already exist, leaving the node as it is."""
+    node_row = tx.first(NODES, "id", node)
+    if node_row is None:
+        raise InvalidRequestError(f"node {node!r} doesn't exist")
+    catalog.ensure_registration(
+        tx, idx, {"Node": node_row["Node"], "Address": node_row["Address"], "SkipNodeUpdate": True, field: raw}, delays
+    )
 
 
 def node_op(tx: Txn, idx: int, op: dict[str, Any], delays: LockDelays | None = None) -> Results:
@@ -75,7 +71,7 @@ def service_op(tx: Txn, idx: int, op: dict[str, Any], delays: LockDelays | None 
     if verb == "get":
         if existing is None:
             raise InvalidRequestError(f"service {service_id!r} on node {node!r} doesn't exist")
-        return [{"Service": _node_service(existing)}]
+        return [{"Service": node_service(existing)}]
     if verb in ("delete", "delete-cas"):
         if verb == "delete-cas" and (
             existing is None or existing["ModifyIndex"] != uint_field(raw, "ModifyIndex", "Service")
@@ -86,16 +82,8 @@ def service_op(tx: Txn, idx: int, op: dict[str, Any], delays: LockDelays | None 
     if verb in ("set", "cas"):
         if verb == "cas" and not _cas_ok(existing, uint_field(raw, "ModifyIndex", "Service")):
             raise InvalidRequestError(f"failed to set service {service_id!r}, index is stale")
-        node_row = tx.first(NODES, "id", node)
-        if node_row is None:
-            raise InvalidRequestError(f"node {node!r} doesn't exist")
-        catalog.ensure_registration(
-            tx,
-            idx,
-            {"Node": node_row["Node"], "Address": node_row["Address"], "SkipNodeUpdate": True, "Service": raw},
-            delays,
-        )
-        return [{"Service": _node_service(tx.first(SERVICES, "id", node, service_id or raw.get("Service", "")))}]
+        _register_on_node(tx, idx, node, "Service", raw, delays)
+        return [{"Service": node_service(tx.first(SERVICES, "id", node, service_id or raw.get("Service", "")))}]
     raise InvalidRequestError(f"unknown Service verb {verb!r}")
 
 
@@ -121,14 +109,6 @@ def check_op(tx: Txn, idx: int, op: dict[str, Any], delays: LockDelays | None = 
     if verb in ("set", "cas"):
         if verb == "cas" and not _cas_ok(existing, uint_field(raw, "ModifyIndex", "Check")):
             raise InvalidRequestError(f"failed to set check {check_id!r}, index is stale")
-        node_row = tx.first(NODES, "id", node)
-        if node_row is None:
-            raise InvalidRequestError(f"node {node!r} doesn't exist")
-        catalog.ensure_registration(
-            tx,
-            idx,
-            {"Node": node_row["Node"], "Address": node_row["Address"], "SkipNodeUpdate": True, "Check": raw},
-            delays,
-        )
+        _register_on_node(tx, idx, node, "Check", raw, delays)
         return [{"Check": tx.first(CHECKS, "id", node, check_id)}]
     raise InvalidRequestError(f"unknown Check verb {verb!r}")
