@@ -112,6 +112,11 @@ class CoreBase(ABC):
             if entry.type == LogType.CONFIGURATION and entry.index > self.configs[0][0]:
                 self.configs.append((entry.index, Configuration.decode(entry.data)))
         self._persisted = given.hard_state
+        self.async_persist = False
+        """Set by a runner that sends a leader's appends before its own write of them is durable (etcd thesis
+        10.2.1). The leader then counts itself toward commit only up to `durable_index`, which the runner advances
+        with `log_persisted`; without this a commit could rest on a quorum that includes an unwritten log."""
+        self.durable_index = self.log.last_index()
 
         self.role = Role.FOLLOWER
         self.leader: str | None = None
@@ -231,6 +236,7 @@ class CoreBase(ABC):
         if index <= self.commit:
             raise CorruptStateError(f"{self.id}: refusing to truncate committed entry {index} (commit {self.commit})")
         self.log.truncate_from(index)
+        self.durable_index = min(self.durable_index, index - 1)
         pending = self._new_entries
         if pending and pending[0].index < index:
             del pending[index - pending[0].index :]

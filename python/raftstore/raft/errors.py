@@ -41,3 +41,15 @@ class CorruptStateError(RaftError):
 
 class CantBootstrapError(RaftError):
     """Bootstrap was asked for on a server that already has state (ErrCantBootstrap)."""
+
+
+class LeadershipLostError(RaftError):
+    """Leadership was lost before the request committed (ErrLeadershipLost); it may or may not have been applied."""
+
+
+class RaftShutdownError(RaftError):
+    """The node is shut down (ErrRaftShutdown)."""
+
+
+class ApplyTimeoutError(RaftError):
+    """The request did not complete within its timeout (ErrEnqueueTimeout); it may still be applied later."""

@@ -210,11 +210,22 @@ class ReplicationMixin(CoreBase):
                 pr.become_probe()
             self._send_append(m.source, pr, True)
 
+    def log_persisted(self, index: int, term: int) -> None:
+        """The runner made the log durable up to (`index`, `term`), as of an earlier `ready()`. Ignored when the
+        entry there has changed since (a truncation in between): by the log matching property an equal (index,
+        term) means the whole prefix on disk is the prefix in memory."""
+        if index > self.durable_index and self.log.term_at(index) == term:
+            self.durable_index = min(index, self.log.last_index())
+            if self.role is Role.LEADER:
+                self._maybe_commit()
+
     def _maybe_commit(self) -> None:
         voters = self.latest_configuration.voters
         if not voters:
             return
         last = self.log.last_index()
+        if self.async_persist:
+            last = min(last, self.durable_index)
         matches = []
         for voter in voters:
             if voter == self.id:

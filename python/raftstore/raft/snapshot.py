@@ -10,7 +10,7 @@ from __future__ import annotations
 from raftstore.logstore.log import LogType
 from raftstore.raft.configuration import Configuration
 from raftstore.raft.core_base import CoreBase, ProgressState, Role
-from raftstore.raft.errors import SnapshotError
+from raftstore.raft.errors import NotLeaderError, SnapshotError
 from raftstore.raft.messages import InstallSnapshotRequest, InstallSnapshotResponse, SnapshotMeta
 
 
@@ -38,6 +38,36 @@ class SnapshotMixin(CoreBase):
             self._compact(compact)
         return meta
 
+    def user_restore_point(self) -> SnapshotMeta:
+        """Leader, for a user restore (hashicorp restoreUserSnapshot): the metadata the restored snapshot must be
+        saved under: one index past the log, this term, the latest configuration. The runner saves it durably,
+        then calls `user_snapshot_restored`. Requires everything in the log committed and applied, so that nothing
+        acknowledged is silently dropped by the restore."""
+        if self.role is not Role.LEADER:
+            raise NotLeaderError(f"{self.id} is not the leader", self.leader)
+        last = self.log.last_index()
+        if self.commit != last or self.applied != last:
+            raise SnapshotError(f"cannot restore with entries in flight (last {last}, commit {self.commit})")
+        index, configuration = self.configs[-1]
+        return SnapshotMeta(last + 1, self.term, configuration, index)
+
+    def user_snapshot_restored(self, meta: SnapshotMeta) -> None:
+        """The runner saved `meta`'s snapshot durably and restored its FSM from it: it becomes this leader's
+        snapshot, the whole log is dropped, and followers catch up by InstallSnapshot (their logs cannot match an
+        index that has no entry)."""
+        if self.role is not Role.LEADER or meta.term != self.term or meta.index != self.log.last_index() + 1:
+            raise SnapshotError("the log moved while the restored snapshot was being saved; restore again")
+        self.log.install_snapshot(meta.index, meta.term, keep_suffix=False)
+        self.durable_index = meta.index
+        self._compact_to = meta.index if self._compact_to is None else max(self._compact_to, meta.index)
+        self.configs = [(meta.configuration_index, meta.configuration)]
+        self.snapshot = meta
+        self.commit = self.applied = meta.index
+        for pr in self.progress.values():
+            pr.become_probe()
+            pr.next = meta.index + 1
+        self.need_broadcast = True
+
     def _handle_install_snapshot(self, m: InstallSnapshotRequest) -> None:
         self._accept_leader(m.source)
         meta = m.meta
@@ -47,6 +77,7 @@ class SnapshotMixin(CoreBase):
         keep = self.log.term_at(meta.index) == meta.term
         self.log.install_snapshot(meta.index, meta.term, keep)
         if not keep:
+            self.durable_index = min(self.durable_index, meta.index)
             # Drop the whole log, on disk too, before anything after the snapshot is appended (no gap in between).
             self._new_entries.clear()
             self._truncate_from = 1

@@ -19,6 +19,7 @@ What is kept where, and why:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from raftstore.logstore.protocols import LogStore, StableStore
@@ -44,6 +45,14 @@ def configuration_from_json(raw: Any) -> Configuration:
         return Configuration(tuple(Server(str(s["ID"]), str(s["Address"]), Suffrage(int(s["Suffrage"]))) for s in raw))
     except (KeyError, TypeError, ValueError) as error:
         raise CorruptStateError(f"snapshot metadata holds an unreadable configuration: {error}") from None
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A received snapshot that was already streamed into the SnapshotStore (chunked InstallSnapshot): its Ready
+    needs no second copy, only the id to restore the FSM from."""
+
+    id: str
 
 
 class RaftStorage:
@@ -91,7 +100,7 @@ class RaftStorage:
 
     def persist(self, ready: Ready) -> None:
         """A Ready's writes, in the required order; durable when this returns."""
-        if ready.snapshot is not None:
+        if ready.snapshot is not None and not isinstance(ready.snapshot_data, StoredSnapshot):
             data = ready.snapshot_data
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError("a received snapshot's data must be bytes by the time its Ready is persisted")

@@ -134,6 +134,16 @@ def _decode_meta(raw: Any, cls: type) -> SnapshotMeta:
     )
 
 
+def encode_snapshot_meta(meta: SnapshotMeta) -> list[Any]:
+    """A snapshot's metadata as it travels inside InstallSnapshot (also used by the runtime's chunk frames)."""
+    return _encode_meta(meta)
+
+
+def decode_snapshot_meta(raw: Any) -> SnapshotMeta:
+    """The inverse of `encode_snapshot_meta`, strict; `WireError` for anything else."""
+    return _decode_meta(raw, InstallSnapshotRequest)
+
+
 def _str(value: Any, cls: type, field: str) -> str:
     _check(isinstance(value, str) and value != "", cls, field, "expected a server id")
     result: str = value
