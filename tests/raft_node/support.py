@@ -114,6 +114,7 @@ class Cluster:
         self.nodes: dict[str, Node] = {}
         self.fsms: dict[str, KVFSM] = {}
         self.stores: dict[str, list[Any]] = {}
+        self.addresses: dict[str, str] = {}
 
     def start(self, server_id: str, **config: Any) -> Node:
         if server_id not in self.stores:
@@ -125,10 +126,13 @@ class Cluster:
                 memory = MemoryStore()
                 self.stores[server_id] = [memory, memory, MemorySnapshotStore()]
         logs, stable, snaps = self.stores[server_id]
-        factory = memory_transport(self.network) if self.kind == "memory" else tcp_transport("127.0.0.1:0")
+        # A restarted server listens where the configuration says it is.
+        bind = self.addresses.get(server_id, "127.0.0.1:0")
+        factory = memory_transport(self.network) if self.kind == "memory" else tcp_transport(bind)
         fsm = KVFSM()
         node = Node(test_config(server_id, **{**self.config, **config}), fsm, logs, stable, snaps, factory)
         node.start()
+        self.addresses[server_id] = node.address
         self.nodes[server_id], self.fsms[server_id] = node, fsm
         return node
 

@@ -81,10 +81,13 @@ from raftstore.raft.transport import Lane
 
 log = logging.getLogger(__name__)
 
-META_REQUEST_KIND = 66
-META_KIND = 67
-"""Server metadata exchange: a follower asks the leader for its `meta` (for example its HTTP address, so that an
-agent can forward requests to it); the answer is a msgpack map of strings."""
+ANNOUNCE_KIND = 66
+"""The leader's announcement to every server of its configuration, about once a second and whenever the
+configuration changes: ``{"address": its Raft address, "meta": its meta}`` (msgpack). A server that has just joined
+has no configuration yet, so this is how it learns where to answer (hashicorp puts the leader's address in every
+RPC header for the same reason), and how followers learn the leader's meta, for example the HTTP address an agent
+forwards requests to."""
+ANNOUNCE_INTERVAL = 1.0
 
 
 @dataclass
@@ -145,13 +148,15 @@ class Node:
         self._proposals: list[tuple[LogType, bytes, RaftFuture]] = []
         self._held: list[tuple[LogType, bytes, RaftFuture]] = []
         self._pending: dict[int, tuple[int, RaftFuture]] = {}
+        self._changes: list[tuple[Callable[[RaftCore], int], RaftFuture]] = []
         self._restoring = False
         self._snapshotting = False
         self._transfer: RaftFuture | None = None
         self._durable_term_vote: tuple[int, str | None] = (0, None)
         self._last_contact = 0.0
         self._last_snapshot_check = 0.0
-        self._last_meta_request = 0.0
+        self._last_announce = 0.0
+        self._addresses: dict[str, str] = {}
         self._incoming: _Incoming | None = None
         self._outgoing: dict[str, _Outgoing] = {}
         self._observers: list[Observer] = []
@@ -503,21 +508,36 @@ class Node:
         self._kick()
 
     def _membership(self, change: Callable[[RaftCore], int]) -> RaftFuture:
+        """Queue a configuration change; it is proposed once the previous one has committed (hashicorp's leader
+        loop waits the same way), so callers need not retry around a fresh leader or a change in flight."""
         future = RaftFuture()
 
         def run() -> None:
-            try:
-                core = self._leader_core()
-                index = change(core)
-            except RaftError as error:
-                future.fail(error)
+            core = self._core
+            if core is None or core.role is not Role.LEADER:
+                future.fail(NotLeaderError(f"{self.id} is not the leader", core.leader if core else None))
                 return
-            future.index = index
-            self._pending[index] = (core.term, future)
+            self._changes.append((change, future))
             self._kick()
 
         self._call(run)
         return future
+
+    def _flush_changes(self) -> None:
+        """Propose the next queued configuration change when the configuration is stable."""
+        core = self._core
+        if not self._changes or core is None or core.role is not Role.LEADER:
+            return
+        if core.latest_configuration_index > core.commit or core.commit < core.term_start_index:
+            return
+        change, future = self._changes.pop(0)
+        try:
+            index = change(core)
+        except RaftError as error:
+            future.fail(error)
+            return
+        future.index = index
+        self._pending[index] = (core.term, future)
 
     def _flush_proposals(self) -> None:
         proposals = self._proposals
@@ -550,6 +570,7 @@ class Node:
             try:
                 while not self._stopping:
                     self._flush_proposals()
+                    self._flush_changes()
                     core = self._require_core()
                     if not core.has_ready():
                         break
@@ -629,7 +650,7 @@ class Node:
             server = configuration.get(server_id)
             if server is not None:
                 return server.address
-        return None
+        return self._addresses.get(server_id)
 
     def _send_all(self, messages: list[Message]) -> None:
         transport = self._transport
@@ -662,10 +683,8 @@ class Node:
                 self._on_chunk(sender, decode_chunk(payload))
             elif kind == SNAPSHOT_ACK_KIND:
                 self._on_chunk_ack(sender, decode_ack(payload))
-            elif kind == META_REQUEST_KIND:
-                self._reply_meta(sender)
-            elif kind == META_KIND:
-                self._on_meta(sender, payload)
+            elif kind == ANNOUNCE_KIND:
+                self._on_announce(sender, payload)
             else:
                 log.warning("%s: dropped a frame of unknown kind %d from %s", self.id, kind, sender)
         except wire.WireError as error:
@@ -690,18 +709,31 @@ class Node:
             self._last_contact = time.monotonic()
         self._kick()
 
-    def _reply_meta(self, sender: str) -> None:
-        address = self._address_of(sender)
-        if address and self._transport is not None:
-            self._transport.send(address, META_KIND, msgpack.packb(self.meta, use_bin_type=True))
+    def _announce(self) -> None:
+        core, transport = self._core, self._transport
+        if core is None or transport is None or core.role is not Role.LEADER:
+            return
+        self._last_announce = time.monotonic()
+        payload = msgpack.packb({"address": self.address, "meta": self.meta}, use_bin_type=True)
+        for server in core.latest_configuration.servers:
+            if server.id != self.id and server.address:
+                transport.send(server.address, ANNOUNCE_KIND, payload)
 
-    def _on_meta(self, sender: str, payload: bytes) -> None:
+    def _on_announce(self, sender: str, payload: bytes) -> None:
         try:
-            meta = msgpack.unpackb(payload, raw=False)
+            raw = msgpack.unpackb(payload, raw=False)
         except (ValueError, msgpack.UnpackException) as error:
-            raise wire.WireError(f"server meta: malformed msgpack: {error}") from None
-        if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-            raise wire.WireError("server meta: expected a map of strings")
+            raise wire.WireError(f"announce: malformed msgpack: {error}") from None
+        address = raw.get("address") if isinstance(raw, dict) else None
+        meta = raw.get("meta") if isinstance(raw, dict) else None
+        if (
+            not isinstance(address, str)
+            or not address
+            or not isinstance(meta, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+        ):
+            raise wire.WireError("announce: expected {address: str, meta: {str: str}}")
+        self._addresses[sender] = address
         self.peer_meta[sender] = meta
 
     # ------------------------------------------------------------------------------------------- ticking
@@ -715,12 +747,8 @@ class Node:
         core.tick()
         self._kick()
         now = time.monotonic()
-        leader = core.leader
-        if leader and leader != self.id and leader not in self.peer_meta and now - self._last_meta_request > 1.0:
-            self._last_meta_request = now
-            address = self._address_of(leader)
-            if address and self._transport is not None:
-                self._transport.send(address, META_REQUEST_KIND, b"")
+        if core.role is Role.LEADER and now - self._last_announce >= ANNOUNCE_INTERVAL:
+            self._announce()
         if now - self._last_snapshot_check >= min(self.config.snapshot_interval, 5.0):
             self._last_snapshot_check = now
             if (
@@ -744,6 +772,7 @@ class Node:
             self._fail_all(
                 NotLeaderError(f"{self.id} is not the leader", leader),
                 LeadershipLostError("leadership lost before the entry committed"),
+                keep_upto=core.commit,
             )
             if self._transfer is not None:
                 self._transfer.resolve(None)
@@ -751,10 +780,12 @@ class Node:
         observations: list[Observation] = []
         if role is not old_role:
             observations.append(StateObservation(role))
+            self._announce()
         if leader != old_leader:
             observations.append(LeaderObservation(leader or "", self.leader()[0]))
         if config_index != old_index:
             observations.append(ConfigurationObservation(config_index, core.latest_configuration))
+            self._announce()
             if core.latest_configuration.get(self.id) is not None:
                 self._was_member = True
         for observation in observations:
@@ -768,13 +799,21 @@ class Node:
             log.info("%s: removed from the configuration; shutting down", self.id)
             self.shutdown()
 
-    def _fail_all(self, not_leader: BaseException, lost: BaseException) -> None:
+    def _fail_all(self, not_leader: BaseException, lost: BaseException, keep_upto: int = 0) -> None:
+        """Fail every request waiting on leadership; entries already committed (index <= `keep_upto`) keep their
+        futures, which resolve when applied (a leader that removed itself steps down as its removal commits)."""
         for _, _, future in self._proposals + self._held:
             future.fail(not_leader)
         self._proposals, self._held = [], []
+        for _, future in self._changes:
+            future.fail(not_leader)
+        self._changes = []
         pending, self._pending = self._pending, {}
-        for _, future in pending.values():
-            future.fail(lost)
+        for index, (term, future) in pending.items():
+            if index <= keep_upto:
+                self._pending[index] = (term, future)
+            else:
+                future.fail(lost)
 
     # ------------------------------------------------------------------------------------------- snapshots
     def _start_snapshot(self, future: RaftFuture | None) -> None:
