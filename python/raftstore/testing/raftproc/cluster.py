@@ -7,11 +7,13 @@ started is killed on `close()`, also when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
         self._reader: Any = None
+        self._lock = threading.Lock()  # one request at a time on the shared control connection
 
     def start(self, peers: str, options: list[str]) -> None:
         self.control_file.unlink(missing_ok=True)
@@ -79,13 +82,14 @@ class ServerProcess:
         self._reader = self._sock.makefile("rb")
 
     def request(self, **request: Any) -> dict[str, Any]:
-        if self._sock is None:
-            raise ControlError(f"server {self.id} is not running")
-        try:
-            self._sock.sendall(json.dumps(request).encode() + b"\n")
-            line = self._reader.readline()
-        except OSError as error:
-            raise ControlError(f"server {self.id}: {error}") from None
+        with self._lock:
+            if self._sock is None:
+                raise ControlError(f"server {self.id} is not running")
+            try:
+                self._sock.sendall(json.dumps(request).encode() + b"\n")
+                line = self._reader.readline()
+            except (OSError, ValueError) as error:
+                raise ControlError(f"server {self.id}: {error}") from None
         if not line:
             raise ControlError(f"server {self.id} closed the control connection")
         reply: dict[str, Any] = json.loads(line)
@@ -101,10 +105,13 @@ class ServerProcess:
         self.process = None
 
     def _disconnect(self) -> None:
-        if self._sock is not None:
-            self._reader.close()
-            self._sock.close()
-            self._sock = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a request blocked on the reply
+            with self._lock:
+                self._reader.close()
+                sock.close()
 
     @property
     def alive(self) -> bool:
