@@ -84,3 +84,34 @@ def test_chunk_frames_are_strict() -> None:
         streaming.decode_chunk(b"\x93\x01\x02\x03")
     with pytest.raises(streaming.WireError):
         streaming.decode_ack(msgpack.packb([1, 1, 1, 1, "yes"]))
+
+
+def test_recover_cluster_from_a_peers_file(tmp_path: Path) -> None:
+    """Two of three servers are lost for good: the survivor is recovered alone from a peers file and serves."""
+    import json
+
+    from raftstore.raft.node.recovery import PeersFileError, read_peers_file, recover_cluster
+
+    from .support import KVFSM
+
+    c = Cluster("memory", tmp_path)
+    try:
+        c.bootstrap(["a", "b", "c"])
+        expected: dict[str, int] = {}
+        write(c, 0, 30, expected)
+        c.converged(expected)
+        for server_id in list(c.nodes):
+            c.stop(server_id)
+        peers = tmp_path / "peers.json"
+        peers.write_text(json.dumps([{"id": "a", "address": "a", "non_voter": False}]))
+        logs, stable, snaps = c.stores["a"]
+        index = recover_cluster(KVFSM(), logs, stable, snaps, read_peers_file(peers))
+        assert index >= 30
+        c.start("a")
+        write(c, 30, 40, expected)
+        c.converged(expected, ids=["a"])
+    finally:
+        c.close()
+    peers.write_text("[{}]")
+    with pytest.raises(PeersFileError, match="peers.json"):
+        read_peers_file(peers)
