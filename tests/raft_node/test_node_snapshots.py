@@ -113,5 +113,5 @@ def test_recover_cluster_from_a_peers_file(tmp_path: Path) -> None:
     finally:
         c.close()
     peers.write_text("[{}]")
-    with pytest.raises(PeersFileError, match="peers.json"):
+    with pytest.raises(PeersFileError, match=r"peers\.json"):
         read_peers_file(peers)
