@@ -160,6 +160,7 @@ class Node:
         self._incoming: _Incoming | None = None
         self._outgoing: dict[str, _Outgoing] = {}
         self._observers: list[Observer] = []
+        self._handlers: dict[int, Callable[[str, bytes], None]] = {}
         self._seen: tuple[Role, str | None, int] = (Role.FOLLOWER, None, -1)
         self._was_member = False
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -390,7 +391,39 @@ class Node:
         if observer in self._observers:
             self._observers.remove(observer)
 
+    def register_handler(self, kind: int, handler: Callable[[str, bytes], None]) -> None:
+        """Receive frames of an application-defined `kind` (>= 100) over the Raft transport: `handler(sender id,
+        payload)` runs on the node's loop thread and must not block. Agents use it to find and join peers; raising
+        `raftstore.raft.wire.WireError` drops the frame with a log line."""
+        if kind < 100:
+            raise ValueError("frame kinds below 100 are reserved for Raft")
+        self._handlers[kind] = handler
+
+    def send_frame(self, address: str, kind: int, payload: bytes) -> None:
+        """Send an application-defined frame to `address` (fire and forget, like every Raft message)."""
+        if kind < 100:
+            raise ValueError("frame kinds below 100 are reserved for Raft")
+
+        def run() -> None:
+            if self._transport is not None:
+                self._transport.send(address, kind, payload)
+
+        self._call(run)
+
     # ---------------------------------------------------------------------------- status (cheap, any thread)
+    def latest_configuration(self) -> tuple[int, Configuration]:
+        """(index, configuration) of the latest configuration, read without a round trip to the loop."""
+        core = self._core
+        if core is None:
+            return 0, Configuration()
+        index, configuration = core.configs[-1]
+        return index, configuration
+
+    def has_state(self) -> bool:
+        """Whether this server holds any Raft state (a bootstrapped or joined server does)."""
+        core = self._core
+        return core is not None and (core.term > 0 or core.log.last_index() > 0)
+
     def state(self) -> Role:
         core = self._core
         return core.role if core is not None else Role.FOLLOWER
@@ -685,6 +718,8 @@ class Node:
                 self._on_chunk_ack(sender, decode_ack(payload))
             elif kind == ANNOUNCE_KIND:
                 self._on_announce(sender, payload)
+            elif kind in self._handlers:
+                self._handlers[kind](sender, payload)
             else:
                 log.warning("%s: dropped a frame of unknown kind %d from %s", self.id, kind, sender)
         except wire.WireError as error:

@@ -1,0 +1,237 @@
+"""`RaftBackend`: the agent's state replicated by a `raftstore.raft.Node` (also in ``--dev`` mode, as a
+single-server cluster in memory, the way Consul's dev agent runs a one-server Raft).
+
+Errors map onto the backend contract: a follower raises `NotLeaderError` carrying the leader's HTTP address, which
+every server learns from the leader's announcements (`Node.leader_meta()["http"]`), so the HTTP layer forwards the
+request; no known leader is `NoLeaderError`. `apply` returns once the command is applied on this server, so a read
+that follows on the same server sees it.
+
+Snapshot save asks Raft for a snapshot (or reuses the newest when nothing was applied since), then streams that
+stored snapshot into a Consul archive; restore verifies the whole archive first, then restores through Raft on the
+leader, from which every follower receives it by InstallSnapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from raftstore.agent.backend import ApplyResult, BackendError, NoLeaderError, NotLeaderError, RaftServerInfo
+from raftstore.fsm import FSM, MessageType, encode
+from raftstore.raft import errors as raft_errors
+from raftstore.raft.configuration import Suffrage
+from raftstore.raft.node import Node
+from raftstore.snapshot import read_archive, write_archive
+from raftstore.state import StateStore
+
+log = logging.getLogger(__name__)
+_SPOOL = 8 << 20
+
+
+class RaftBackend:
+    def __init__(self, node: Node, fsm: FSM, node_name: str, datacenter: str, closers: list[Any] | None = None) -> None:
+        self.node = node
+        self.fsm = fsm
+        self.node_name = node_name
+        self.datacenter = datacenter
+        self._closers = closers or []
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def state(self) -> StateStore:
+        return self.fsm.state
+
+    @property
+    def applied_index(self) -> int:
+        return self.node.applied_index()
+
+    # ------------------------------------------------------------------------------------------ errors
+    def _not_leader(self) -> BackendError:
+        leader = self.node.leader()[1]
+        if not leader:
+            return NoLeaderError("No cluster leader")
+        return NotLeaderError(f"not the leader; {leader} is", self.node.leader_meta().get("http"))
+
+    async def _wait(self, future: Any) -> Any:
+        try:
+            return await future
+        except raft_errors.NotLeaderError:
+            raise self._not_leader() from None
+        except raft_errors.LeadershipLostError as error:
+            raise BackendError(f"leadership lost while committing: {error}") from None
+        except raft_errors.RaftShutdownError:
+            raise BackendError("server is shutting down") from None
+        except raft_errors.RaftError as error:
+            raise BackendError(str(error)) from None
+
+    # ------------------------------------------------------------------------------------------ contract
+    async def apply(self, msg_type: MessageType, body: Mapping[str, Any]) -> ApplyResult:
+        future = self.node.apply(encode(msg_type, dict(body)))
+        response = await self._wait(future)
+        return ApplyResult(future.index, response)
+
+    def apply_sync(self, msg_type: MessageType, body: Mapping[str, Any], timeout: float = 60.0) -> ApplyResult:
+        """`apply` for plain threads (the embedding API)."""
+        future = self.node.apply(encode(msg_type, dict(body)))
+        try:
+            response = future.result(timeout)
+        except raft_errors.NotLeaderError:
+            raise self._not_leader() from None
+        except raft_errors.RaftError as error:
+            raise BackendError(str(error)) from None
+        return ApplyResult(future.index, response)
+
+    async def verify_leader(self) -> None:
+        if not self.node.is_leader():
+            raise self._not_leader()
+        await self._wait(self.node.verify_leader())
+
+    def is_leader(self) -> bool:
+        return self.node.is_leader()
+
+    def known_leader(self) -> bool:
+        return bool(self.node.leader()[1])
+
+    def leader_address(self) -> str:
+        return self.node.leader()[0]
+
+    def last_contact_ms(self) -> int:
+        contact = self.node.last_contact()
+        return 0 if contact == float("inf") else int(contact * 1000)
+
+    def raft_configuration(self) -> tuple[int, list[RaftServerInfo]]:
+        index, configuration = self.node.latest_configuration()
+        leader = self.node.leader()[1]
+        servers = [
+            RaftServerInfo(s.id, s.id, s.address, leader=s.id == leader, voter=s.suffrage is Suffrage.VOTER)
+            for s in configuration.servers
+        ]
+        return index, servers
+
+    async def remove_peer(self, *, server_id: str | None = None, address: str | None = None) -> None:
+        _, configuration = self.node.latest_configuration()
+        match = next(
+            (
+                s
+                for s in configuration.servers
+                if (server_id and s.id == server_id) or (address and s.address == address)
+            ),
+            None,
+        )
+        if match is None:
+            wanted = f"id {server_id!r}" if server_id else f"address {address!r}"
+            raise BackendError(f"no server with {wanted} in the Raft configuration")
+        await self._wait(self.node.remove_server(match.id))
+
+    async def leadership_transfer(self, server_id: str | None = None) -> None:
+        await self._wait(self.node.leadership_transfer(server_id))
+
+    def stats(self) -> dict[str, dict[str, str]]:
+        return {"raft": self.node.stats()}
+
+    # ------------------------------------------------------------------------------------------ snapshots
+    async def snapshot_save(self, out: BinaryIO) -> int:
+        store = self.node.storage.snapshots
+        try:
+            stored = await self.node.snapshot()
+        except raft_errors.SnapshotError:
+            metas = store.list()  # nothing applied since the newest: that one is current
+            if not metas:
+                raise BackendError("nothing to snapshot yet") from None
+            stored = metas[0]
+        except raft_errors.RaftError as error:
+            raise BackendError(str(error)) from None
+        return await asyncio.to_thread(self._write_archive, stored.id, out)
+
+    def _write_archive(self, snapshot_id: str, out: BinaryIO) -> int:
+        meta, reader = self.node.storage.snapshots.open(snapshot_id)
+        with reader:
+            archive_meta = {
+                "Version": 1,
+                "ID": meta.id,
+                "Index": meta.index,
+                "Term": meta.term,
+                "Peers": "",
+                "Configuration": {"Servers": meta.configuration},
+                "ConfigurationIndex": meta.configuration_index,
+                "Size": meta.size,
+            }
+            write_archive(out, archive_meta, reader)
+        return meta.index
+
+    async def snapshot_restore(self, archive: BinaryIO) -> None:
+        if not self.node.is_leader():
+            raise self._not_leader()
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as state:
+            await asyncio.to_thread(read_archive, archive, state)  # verifies everything before Raft sees it
+            state.seek(0)
+            await self._wait(self.node.restore(state))  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.node.shutdown()
+        for closer in self._closers:
+            closer.close()
+
+
+DEV_TIMEOUT = 0.05
+"""A dev agent is one server with nothing to wait for: it elects itself within ~0.1 s."""
+
+
+async def start_raft_backend(config: Any) -> RaftBackend:
+    """Build and start the Raft-backed server an `AgentConfig` describes (dev: in memory; server: a WAL and file
+    snapshots under ``<data_dir>/raft``, Raft over TCP at `raft_addr`, joining per bootstrap_expect/retry_join)."""
+    from pathlib import Path
+
+    from raftstore.agent.join import Joiner
+    from raftstore.logstore import MemoryStore, WALStore
+    from raftstore.raft import Config, Configuration, Server
+    from raftstore.raft.node import memory_transport, tcp_transport
+    from raftstore.raft.snapshots import FileSnapshotStore, MemorySnapshotStore
+    from raftstore.raft.transport import InMemoryNetwork
+
+    fsm = FSM()
+    meta = {"http": config.advertise_http or config.http_addr, "node": config.node_name}
+    if config.dev:
+        memory = MemoryStore()
+        raft_config = Config(
+            local_id=config.node_name,
+            commit_timeout=0.01,
+            tick_interval=0.005,
+            heartbeat_timeout=DEV_TIMEOUT,
+            election_timeout=DEV_TIMEOUT,
+            leader_lease_timeout=DEV_TIMEOUT,
+        )
+        node = Node(
+            raft_config, fsm, memory, memory, MemorySnapshotStore(), memory_transport(InMemoryNetwork()), meta=meta
+        )
+        await asyncio.to_thread(node.start)
+        await node.bootstrap_cluster(Configuration((Server(config.node_name, node.address),)))
+        backend = RaftBackend(node, fsm, config.node_name, config.datacenter)
+        for _ in range(400):
+            if node.is_leader() and node.applied_index() >= node.commit_index() > 0:
+                break
+            await asyncio.sleep(0.005)
+        return backend
+    if not config.data_dir:
+        raise ValueError("server mode needs --data-dir")
+    base = Path(config.data_dir) / "raft"
+    base.mkdir(parents=True, exist_ok=True)
+    wal = WALStore(base / "wal")
+    raft_config = Config(local_id=config.node_name, snapshot_threshold=16384, snapshot_interval=30.0)
+    node = Node(
+        raft_config, fsm, wal, wal, FileSnapshotStore(base, retain=2), tcp_transport(config.raft_addr), meta=meta
+    )
+    try:
+        await asyncio.to_thread(node.start)
+    except BaseException:
+        wal.close()
+        raise
+    backend = RaftBackend(node, fsm, config.node_name, config.datacenter, closers=[wal])
+    joiner = Joiner(node, list(config.retry_join), config.bootstrap_expect or 0)
+    backend._tasks.append(asyncio.get_running_loop().create_task(joiner.run()))
+    return backend
