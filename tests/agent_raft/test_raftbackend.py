@@ -133,6 +133,32 @@ def test_three_servers_bootstrap_expect_and_forwarding_errors(loop: asyncio.Abst
                     break
                 await asyncio.sleep(0.02)
             assert len(leader.raft_configuration()[1]) == 4 and extra.state.kvs_get("k")[1] is not None
+            # It joined as a non-voter; autopilot promotes it once stable (stabilization shortened here).
+            await leader.apply(
+                MessageType.AUTOPILOT,
+                {
+                    "Datacenter": "dc1",
+                    "CAS": False,
+                    "Config": {
+                        "CleanupDeadServers": True,
+                        "LastContactThreshold": 5 * 10**9,
+                        "MaxTrailingLogs": 250,
+                        "MinQuorum": 0,
+                        "ServerStabilizationTime": 10**8,
+                    },
+                },
+            )
+            for _ in range(int(DEADLINE / 0.05)):
+                if sum(s.voter for s in leader.raft_configuration()[1]) == 4:
+                    break
+                await asyncio.sleep(0.05)
+            assert sum(s.voter for s in leader.raft_configuration()[1]) == 4
+            for _ in range(int(DEADLINE / 0.05)):  # the next update round sees the promotion
+                state = leader.autopilot_state()
+                if state is not None and len(state.voters) == 4:
+                    break
+                await asyncio.sleep(0.05)
+            assert state is not None and state.healthy and len(state.voters) == 4
         finally:
             for backend in backends:
                 await backend.close()

@@ -11,7 +11,8 @@ Bootstrap (`bootstrap_expect` = N): a server with no state keeps asking its retr
 servers (itself included) and none holds state, it bootstraps with exactly those N, sorted by id. Every server
 computes the same set, provided each lists the others, so they all write the same first configuration (which is
 what hashicorp's BootstrapCluster requires). A server that meets one holding state instead asks to be added: the
-leader adds it as a voter (a follower passes the request on to the leader).
+leader adds it as a non-voter, which autopilot promotes once it is stable (a follower passes the request on to the
+leader).
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ class Joiner:
             return
         if node.is_leader():
             if node.latest_configuration()[1].get(request["id"]) is None:
-                log.info("adding server %s at %s", request["id"], request["address"])
-                node.add_voter(request["id"], request["address"])
+                log.info("adding server %s at %s as a non-voter", request["id"], request["address"])
+                node.add_nonvoter(request["id"], request["address"])
         else:
             leader_address = node.leader()[0]
             if leader_address:

@@ -39,6 +39,18 @@ class RaftBackend:
         self.datacenter = datacenter
         self._closers = closers or []
         self._tasks: list[asyncio.Task[Any]] = []
+        self.autopilot: Any = None
+        """The `AutopilotRunner` (set when started by `start_raft_backend`)."""
+
+    def autopilot_state(self) -> Any:
+        """Optional member of the contract: autopilot's latest `State` on the leader, None elsewhere."""
+        return self.autopilot.state if self.autopilot is not None else None
+
+    def start_autopilot(self, update_interval: float = 2.0, reconcile_interval: float = 10.0) -> None:
+        from raftstore.agent.autopilot_runner import AutopilotRunner
+
+        self.autopilot = AutopilotRunner(self.node, self.fsm, update_interval, reconcile_interval)
+        self._tasks.append(asyncio.get_running_loop().create_task(self.autopilot.run()))
 
     @property
     def state(self) -> StateStore:
@@ -216,6 +228,7 @@ async def start_raft_backend(config: Any) -> RaftBackend:
             if node.is_leader() and node.applied_index() >= node.commit_index() > 0:
                 break
             await asyncio.sleep(0.005)
+        backend.start_autopilot()
         return backend
     if not config.data_dir:
         raise ValueError("server mode needs --data-dir")
@@ -234,4 +247,7 @@ async def start_raft_backend(config: Any) -> RaftBackend:
     backend = RaftBackend(node, fsm, config.node_name, config.datacenter, closers=[wal])
     joiner = Joiner(node, list(config.retry_join), config.bootstrap_expect or 0)
     backend._tasks.append(asyncio.get_running_loop().create_task(joiner.run()))
+    backend.start_autopilot(
+        getattr(config, "autopilot_update_interval", 2.0), getattr(config, "autopilot_reconcile_interval", 10.0)
+    )
     return backend

@@ -440,6 +440,19 @@ class Node:
         index, configuration = core.configs[-1]
         return index, configuration
 
+    def replication_status(self) -> dict[str, tuple[float, int]]:
+        """Leader only: per follower, (seconds since it last answered, its match index); {} elsewhere. What
+        autopilot judges server health by."""
+        core = self._core
+        if core is None or core.role is not Role.LEADER:
+            return {}
+        tick = self.config.tick_interval
+        return {peer: ((core.now - pr.last_contact) * tick, pr.match) for peer, pr in list(core.progress.items())}
+
+    def last_term(self) -> int:
+        core = self._core
+        return core.log.last_term() if core is not None else 0
+
     def has_state(self) -> bool:
         """Whether this server holds any Raft state (a bootstrapped or joined server does)."""
         core = self._core
