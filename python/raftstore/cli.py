@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     inspect.add_argument("--kvdetails", "-kvdetails", action="store_true", help="break KV usage down by key prefix")
     inspect.add_argument("--kvdepth", "-kvdepth", type=int, default=None, help="key prefix depth (default 2)")
     inspect.add_argument("--kvfilter", "-kvfilter", default="", help="only keys starting with this prefix")
+    from raftstore.snapshot import command as snapshot_command
+
+    snapshot_command.add_arguments(snapshot)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args.keys)
@@ -158,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench_command.run(args)
     if args.command == "snapshot" and args.snapshot_command == "inspect":
         return _snapshot_inspect(args)
+    if args.command == "snapshot":
+        return snapshot_command.run(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 
