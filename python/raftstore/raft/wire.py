@@ -105,20 +105,29 @@ def _int(value: Any, cls: type, field: str) -> int:
     return result
 
 
+_LOG_TYPE_BY_NUMBER = {int(t): t for t in LogType}
+
+
 def _decode_entry(raw: Any, cls: type) -> Log:
-    _check(isinstance(raw, list) and len(raw) == 6, cls, "entries", "each entry is [index, term, type, data, ext, at]")
+    """One entry, checked field by field (this runs for every replicated entry, so the checks are inlined: a follower
+    decodes tens of thousands of entries a second)."""
+    if type(raw) is not list or len(raw) != 6:
+        raise WireError(f"{cls.__name__}.entries: each entry is [index, term, type, data, ext, at]")
     index, term, log_type, data, extensions, appended_at = raw
-    _check(log_type in _LOG_TYPES, cls, "entries", f"unknown log type {log_type!r:.20}")
-    _check(isinstance(data, bytes) and isinstance(extensions, bytes), cls, "entries", "data and extensions are bytes")
-    _check(isinstance(appended_at, (int, float)), cls, "entries", "appended_at is a number")
-    return Log(
-        _int(index, cls, "entries.index"),
-        _int(term, cls, "entries.term"),
-        LogType(log_type),
-        data,
-        extensions,
-        float(appended_at),
-    )
+    if type(index) is not int or index < 0:
+        raise WireError(f"{cls.__name__}.entries.index: expected a non-negative integer, got {index!r:.40}")
+    if type(term) is not int or term < 0:
+        raise WireError(f"{cls.__name__}.entries.term: expected a non-negative integer, got {term!r:.40}")
+    kind = _LOG_TYPE_BY_NUMBER.get(log_type) if type(log_type) is int else None
+    if kind is None:
+        raise WireError(f"{cls.__name__}.entries: unknown log type {log_type!r:.20}")
+    if type(data) is not bytes or type(extensions) is not bytes:
+        raise WireError(f"{cls.__name__}.entries: data and extensions are bytes")
+    if type(appended_at) is not float:
+        if type(appended_at) is not int:
+            raise WireError(f"{cls.__name__}.entries: appended_at is a number")
+        appended_at = float(appended_at)
+    return Log(index, term, kind, data, extensions, appended_at)
 
 
 def _decode_meta(raw: Any, cls: type) -> SnapshotMeta:
