@@ -285,6 +285,7 @@ class TCPTransport:
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        dial_map: dict[str, str] | None = None,
     ) -> None:
         if not local_id:
             raise ValueError("local_id must be non-empty")
@@ -302,6 +303,8 @@ class TCPTransport:
         self.server_hostname = server_hostname
         self.address = ""
         self.rejected_connections = 0
+        self.dial_map = dict(dial_map or {})
+        """Peer address -> the address actually dialled (fault tests route every link through a proxy)."""
         self._server: asyncio.Server | None = None
         self._links: dict[tuple[str, Lane], _Link] = {}
         self._inbound: set[_InboundProtocol] = set()
@@ -325,7 +328,7 @@ class TCPTransport:
         if link is None:
             if self._server is None:
                 return False
-            link = self._links[(address, lane)] = _Link(self, address, lane)
+            link = self._links[(address, lane)] = _Link(self, self.dial_map.get(address, address), lane)
         return link.send(encode_frame(kind, payload))
 
     def link_stats(self) -> dict[tuple[str, str], LinkStats]:
