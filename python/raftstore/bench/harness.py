@@ -84,6 +84,9 @@ class Layer(Protocol):
         """A backend from a user-supplied implementation (a class or factory with the layer's API)."""
         ...
 
+    # Optional: `close(data)`, called once the layer is measured (or failed), releases what `prepare` and the
+    # backends hold (files, directories, processes).
+
 
 @dataclass
 class Cell:
@@ -167,51 +170,56 @@ def run_layer(
     """Measure one layer into `results`."""
     progress = progress or _NoProgress()
     data = layer.prepare(quick)
-    results.parameters[layer.name] = layer.parameters(data)
-    results.baselines.setdefault(layer.name, layer.default_baseline)
-    adapters: list[tuple[str, Any]] = []
-    for spec in [*layer.backends(), *extra_backends]:
-        try:
-            adapters.append((spec.name, spec.create(data)))
-        except Unavailable as why:
-            results.skipped.append({"layer": layer.name, "backend": spec.name, "reason": str(why)})
-    workloads = layer.workloads()
-    results.workload_order[layer.name] = [workload.name for workload in workloads]
-    plan: dict[str, list[Workload]] = {}
-    for name, adapter in adapters:
-        plan[name] = []
-        for workload in workloads:
-            reason = workload.applies(adapter) if workload.applies else None
-            if reason:
-                results.not_applicable.append(
-                    {"layer": layer.name, "workload": workload.name, "backend": name, "reason": reason}
-                )
-            else:
-                plan[name].append(workload)
-                results.cells.append(Cell(layer.name, workload.name, name, workload.unit))
-    cells = {(c.workload, c.backend): c for c in results.cells if c.layer == layer.name}
-    progress.start(rounds * sum(len(w) for w in plan.values()))
-    rng = random.Random(seed)
-    for round_number in range(rounds):
-        order = list(adapters)
-        rng.shuffle(order)
-        for name, adapter in order:
-            context = Context(adapter, data)
-            for workload in plan[name]:
-                if workload.prepare is not None:
-                    workload.prepare(context)
+    try:
+        results.parameters[layer.name] = layer.parameters(data)
+        results.baselines.setdefault(layer.name, layer.default_baseline)
+        adapters: list[tuple[str, Any]] = []
+        for spec in [*layer.backends(), *extra_backends]:
+            try:
+                adapters.append((spec.name, spec.create(data)))
+            except Unavailable as why:
+                results.skipped.append({"layer": layer.name, "backend": spec.name, "reason": str(why)})
+        workloads = layer.workloads()
+        results.workload_order[layer.name] = [workload.name for workload in workloads]
+        plan: dict[str, list[Workload]] = {}
+        for name, adapter in adapters:
+            plan[name] = []
+            for workload in workloads:
+                reason = workload.applies(adapter) if workload.applies else None
+                if reason:
+                    results.not_applicable.append(
+                        {"layer": layer.name, "workload": workload.name, "backend": name, "reason": reason}
+                    )
+                else:
+                    plan[name].append(workload)
+                    results.cells.append(Cell(layer.name, workload.name, name, workload.unit))
+        cells = {(c.workload, c.backend): c for c in results.cells if c.layer == layer.name}
+        progress.start(rounds * sum(len(w) for w in plan.values()))
+        rng = random.Random(seed)
+        for round_number in range(rounds):
+            order = list(adapters)
+            rng.shuffle(order)
+            for name, adapter in order:
+                context = Context(adapter, data)
+                for workload in plan[name]:
+                    if workload.prepare is not None:
+                        workload.prepare(context)
+                    gc.collect()
+                    started = time.perf_counter()
+                    ops = workload.run(context)
+                    elapsed = time.perf_counter() - started
+                    cell = cells[(workload.name, name)]
+                    cell.ops_per_sample = ops
+                    cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))
+                    if round_number == 0 and workload.check is not None:
+                        workload.check(context)
+                    progress.step(f"round {round_number + 1}/{rounds} {name}: {workload.name}")
+                context.scratch.clear()
+                del context
                 gc.collect()
-                started = time.perf_counter()
-                ops = workload.run(context)
-                elapsed = time.perf_counter() - started
-                cell = cells[(workload.name, name)]
-                cell.ops_per_sample = ops
-                cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))
-                if round_number == 0 and workload.check is not None:
-                    workload.check(context)
-                progress.step(f"{layer.name} {round_number + 1}/{rounds} {name}: {workload.name}")
-            context.scratch.clear()
-            del context
-            gc.collect()
+    finally:
+        close = getattr(layer, "close", None)  # optional: layers holding files or processes release them
+        if close is not None:
+            close(data)
     results.rounds = rounds
     progress.finish()
