@@ -26,11 +26,13 @@ class TextProgress:
         self.total = self.done = 0
         self.run_started = self.started = time.monotonic()
         self.layer = ""
+        self.layer_started = self.run_started
         self._last_tenth = -1
 
     def begin_layer(self, name: str, position: int, count: int) -> None:
         """Announce a layer before its data set is built (which can take a while at full size)."""
         self.layer = f"[{position}/{count} {name}]"
+        self.layer_started = time.monotonic()
         self._write_line(f"{self.layer} preparing data and backends")
 
     def start(self, total: int) -> None:
@@ -54,7 +56,7 @@ class TextProgress:
     def finish(self) -> None:
         if self.tty:
             self.stream.write("\n")
-        self._write_line(f"{self.layer} done in {time.monotonic() - self.started:.0f}s")
+        self._write_line(f"{self.layer} done in {time.monotonic() - self.layer_started:.0f}s")
 
     def _write_line(self, text: str) -> None:
         self.stream.write(text + "\n")

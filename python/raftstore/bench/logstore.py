@@ -233,7 +233,7 @@ class Sizes:
     ranges: int  # get_logs(lo, lo + 63) calls per sample
 
 
-QUICK = Sizes(n=5_000, pywal_n=5_000, batches={1: 20, 64: 10, 1024: 2}, lookups=5_000, ranges=200)
+QUICK = Sizes(n=5_000, pywal_n=5_000, batches={1: 30, 64: 15, 1024: 4}, lookups=5_000, ranges=200)
 FULL = Sizes(n=200_000, pywal_n=50_000, batches={1: 200, 64: 100, 1024: 10}, lookups=100_000, ranges=2_000)
 
 
@@ -275,6 +275,9 @@ def _append_workload(size: int) -> Workload:
         raws = [b.prepare(batch) for batch in batches]
         if b.is_floor:
             b.reopen_floor(sum(len(raw) for raw in raws))
+        # The disk starts every backend's appends idle: otherwise the write-back of what the previous backend wrote
+        # (its fill, its truncation) lands on this one's syncs, always the same one under a fixed round order.
+        os.sync()
         ctx.scratch["batches"], ctx.scratch["raws"] = batches, raws
 
     def run(ctx: Context) -> int:
