@@ -74,7 +74,8 @@ def rate(value: float) -> str:
 def _ratio(cell: Cell, baseline: Cell | None) -> str:
     if baseline is None or not baseline.median:
         return "-"
-    return f"{cell.median / baseline.median:.2f}x"
+    ratio = cell.median / baseline.median
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"  # 0.0013x, not 0.00x
 
 
 def format_table(results: Results, baseline: dict[str, str] | None = None) -> str:
