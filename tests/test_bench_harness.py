@@ -335,14 +335,14 @@ def test_a_registered_fsm_shows_up_and_a_wrong_one_fails(tiny_layers: Path) -> N
         _run_layer(fsm_bench.FsmLayer())
 
 
-def test_cli_runs_logstore_and_fsm_with_a_plugin_and_progress(
+def test_cli_runs_logstore_and_fsm_with_a_plugin_progress_and_charts(
     tiny_layers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     module = types.ModuleType("raftstore_test_bench_logstore_plugin")
     module.DictLogStore = DictLogStore  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    out_json = tmp_path / "run.json"
-    argv = ["bench", "logstore", "fsm", "--quick", "--rounds", "1", "--json", str(out_json)]
+    out_json, charts = tmp_path / "run.json", tmp_path / "charts"
+    argv = ["bench", "logstore", "fsm", "--quick", "--rounds", "1", "--json", str(out_json), "--plot", str(charts)]
     assert main([*argv, "--backend", f"logstore={module.__name__}:DictLogStore"]) == 0
     captured = capsys.readouterr()
     assert "DictLogStore" in captured.out and "fsm  (1 interleaved rounds" in captured.out
@@ -351,3 +351,6 @@ def test_cli_runs_logstore_and_fsm_with_a_plugin_and_progress(
     document = load_json(out_json)
     assert {r["layer"] for r in document["results"]} == {"logstore", "fsm"}
     assert {"DictLogStore", "WALStore", fsm_bench.RAFTSTORE} <= {r["backend"] for r in document["results"]}
+    for layer in ("logstore", "fsm"):
+        png = (charts / f"{layer}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
