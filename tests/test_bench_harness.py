@@ -20,7 +20,7 @@ from raftstore.bench import Results, Unavailable, register_backend, registry, ru
 from raftstore.bench.report import compare, format_table, load_json, to_json
 from raftstore.cli import main
 from raftstore.fsm import FSM
-from raftstore.logstore import Log, MemoryStore, lmdbstore
+from raftstore.logstore import Log, MemoryStore, SQLiteStore, lmdbstore
 from raftstore.radix import PyTree
 
 pytestmark = pytest.mark.pure_python  # the harness itself; the C tree is exercised by the radix suites
@@ -192,6 +192,7 @@ TINY_LOGSTORE = logstore_bench.Sizes(n=400, pywal_n=300, batches={1: 3, 64: 2, 1
 def tiny_layers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The logstore and fsm layers at seconds-sized quick figures, their files under tmp_path/bench."""
     monkeypatch.setattr(logstore_bench, "QUICK", TINY_LOGSTORE)
+    monkeypatch.setattr(logstore_bench, "SEGMENT_SIZE", 1 << 20)  # a WAL zero-fills its next segment ahead
     monkeypatch.setattr(fsm_bench, "QUICK_N", 500)
     where = tmp_path / "bench"
     where.mkdir()
@@ -264,7 +265,8 @@ def test_logstore_quick_run_produces_well_formed_json(tiny_layers: Path) -> None
     assert "WALStore (encoded batch)" in format_table(results)
 
 
-def test_a_registered_log_store_shows_up_in_the_table(tiny_layers: Path) -> None:
+def test_a_registered_log_store_shows_up_in_the_table(tiny_layers: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logstore_bench, "BUILT_IN", ("SQLiteStore",))  # the plugin is what is looked at
     register_backend("logstore", "DictLogStore", DictLogStore)
     results = _run_layer(logstore_bench.LogstoreLayer())
     for workload in ("durable append, batch=1", "random get_log", "get_logs of 64", "head truncation"):
@@ -272,12 +274,16 @@ def test_a_registered_log_store_shows_up_in_the_table(tiny_layers: Path) -> None
     assert "DictLogStore" in format_table(results)
 
 
-def test_a_log_store_without_arguments_is_made_without_a_directory(tiny_layers: Path) -> None:
+def test_a_log_store_without_arguments_is_made_without_a_directory(
+    tiny_layers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logstore_bench, "BUILT_IN", ("SQLiteStore",))  # the plugin is what is looked at
     register_backend("logstore", "my MemoryStore", MemoryStore)  # MemoryStore() takes no directory
     assert _run_layer(logstore_bench.LogstoreLayer()).cell("logstore", "head truncation", "my MemoryStore")
 
 
-def test_a_log_store_losing_entries_fails_loudly(tiny_layers: Path) -> None:
+def test_a_log_store_losing_entries_fails_loudly(tiny_layers: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logstore_bench, "BUILT_IN", ("SQLiteStore",))  # the plugin is what is looked at
     register_backend("logstore", "Lossy", lambda directory: DictLogStore(directory, drop=True))
     with pytest.raises(AssertionError, match="append at batch 64"):
         _run_layer(logstore_bench.LogstoreLayer())
@@ -354,3 +360,15 @@ def test_cli_runs_logstore_and_fsm_with_a_plugin_progress_and_charts(
     for layer in ("logstore", "fsm"):
         png = (charts / f"{layer}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_a_plugin_named_like_a_built_in_backend_gets_its_own_row(
+    tiny_layers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logstore_bench, "BUILT_IN", ("SQLiteStore",))  # the plugin is what is looked at
+    register_backend("logstore", "SQLiteStore", SQLiteStore)  # e.g. `--backend logstore=raftstore.logstore:SQLiteStore`
+    register_backend("logstore", "SQLiteStore", SQLiteStore)
+    results = _run_layer(logstore_bench.LogstoreLayer())
+    rows = [c for c in results.cells if c.workload == "random get_log" and c.backend.startswith("SQLiteStore")]
+    assert sorted(c.backend for c in rows) == ["SQLiteStore", "SQLiteStore (plugin 2)", "SQLiteStore (plugin)"]
+    assert all(len(c.samples) == 1 and c.samples[0] > 0 for c in rows)
