@@ -100,14 +100,14 @@ class LogBackend:
 
     @property
     def is_floor(self) -> bool:
-        return self.name in self.floors
+        return self.factory is None and self.name in self.floors  # a plugin is a store, whatever its name
 
     def prepare(self, batch: Sequence[Log]) -> bytes:
         """The bytes `append` takes for this backend (untimed): the WAL's bytes for a floor, the entry frames for
         the encoded-batch path, nothing for the others."""
         if self.is_floor:
             return wal_bytes(batch)
-        if self.name == self.encoded:
+        if self.name == self.encoded and self.factory is None:
             return encode_logs(batch)
         return b""
 
@@ -307,7 +307,7 @@ def _stores_only(sized: _Sized) -> str | None:
     b = sized.backend
     if b.is_floor:
         return "a plain file has no index: appends only"
-    if b.name == LogBackend.encoded:
+    if b.name == LogBackend.encoded and b.factory is None:
         return "reads as WALStore (the same store)"
     return None
 
