@@ -1,5 +1,8 @@
 """Log store benchmarks: WALStore (C), PyWALStore, SQLiteStore, LMDBStore, MemoryStore and the physical floor.
 
+The backends and the floor are `raftstore.bench.logstore`'s, which `raftstore bench logstore` times too (interleaved
+rounds, medians and spread, JSON and charts); this file keeps the pytest-benchmark view and the groups below.
+
     python -m pytest benchmarks/bench_logstore.py --benchmark-enable --benchmark-only \
         --benchmark-group-by=group --benchmark-columns=min,median,rounds
 
@@ -29,34 +32,19 @@ Environment (defaults in brackets; smoke values whenever benchmarks are disabled
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_HERE = Path(__file__).resolve().parent
+from raftstore.bench import logstore as lf  # the backends and the floor, shared with `raftstore bench logstore`
 
-
-def _load_floor() -> Any:
-    name = "raftstore_benchmarks_logstore_floor"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, _HERE / "logstore_floor.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-lf = _load_floor()
-ENTRY_BYTES = 128
-STORES = [n for n in lf.Bench.names if n not in lf.Bench.floors and n != lf.Bench.encoded]
+ENTRY_BYTES = lf.ENTRY_BYTES
+STORES = [n for n in lf.LogBackend.names if n not in lf.LogBackend.floors and n != lf.LogBackend.encoded]
 
 
 class Sizes:
@@ -127,12 +115,12 @@ def _append_rounds(benchmark: Any, b: Any, size: int, count: int, rounds: int) -
 
 
 @pytest.mark.parametrize("size", [1, 64, 1024])
-@pytest.mark.parametrize("name", lf.Bench.names)
+@pytest.mark.parametrize("name", lf.LogBackend.names)
 def test_durable_append(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, name: str, size: int) -> None:
     _need(name)
     count = max(1, ls_sizes.batches * 64 // max(size, 64)) if size > 1 else ls_sizes.batches * 2
     room = (ls_sizes.rounds + 1) * count * len(lf.wal_bytes(lf.make_batches(1, 1, size, ENTRY_BYTES)[0]))
-    b = lf.Bench(name, tmp_path / "b", sync=True, room=room)
+    b = lf.LogBackend(name, tmp_path / "b", sync=True, room=room)
     try:
         benchmark.group = f"logstore: durable append, batch={size}"
         benchmark.extra_info.update(backend=name, batch=size, batches_per_round=count, entry_bytes=ENTRY_BYTES)
@@ -144,12 +132,12 @@ def test_durable_append(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, name: s
         b.destroy()
 
 
-@pytest.mark.parametrize("name", lf.Bench.names)
+@pytest.mark.parametrize("name", lf.LogBackend.names)
 def test_append_without_sync(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, name: str) -> None:
     _need(name)
     count = ls_sizes.batches
     room = (ls_sizes.rounds + 1) * count * len(lf.wal_bytes(lf.make_batches(1, 1, 64, ENTRY_BYTES)[0]))
-    b = lf.Bench(name, tmp_path / "b", sync=False, room=room)
+    b = lf.LogBackend(name, tmp_path / "b", sync=False, room=room)
     try:
         benchmark.group = "logstore: append without sync (unsafe), batch=64"
         benchmark.extra_info.update(backend=name, batch=64, batches_per_round=count)
@@ -163,7 +151,7 @@ def test_append_without_sync(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, na
 def filled(request: pytest.FixtureRequest, ls_sizes: Sizes, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A store of each backend holding N entries (built once per module, dropped before the next backend's)."""
     _need(request.param)
-    b = lf.Bench(request.param, tmp_path_factory.mktemp("filled"), sync=False)
+    b = lf.LogBackend(request.param, tmp_path_factory.mktemp("filled"), sync=False)
     _fill(b, ls_sizes.n_for(b.name))
     yield b
     b.destroy()
@@ -215,7 +203,7 @@ def test_head_truncation(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, name: 
         for old in holder:
             old.destroy()
         holder.clear()
-        b = lf.Bench(name, tmp_path / f"r{time.monotonic_ns()}", sync=False)
+        b = lf.LogBackend(name, tmp_path / f"r{time.monotonic_ns()}", sync=False)
         _fill(b, n + 64)
         if name != "MemoryStore":  # reopen durable: the truncation itself syncs like in production
             b.close()
@@ -246,7 +234,7 @@ def test_append_after_burst(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, nam
     _need(name)
     n = ls_sizes.n_for(name)
     count = ls_sizes.batches
-    b = lf.Bench(name, tmp_path / "b", sync=True)
+    b = lf.LogBackend(name, tmp_path / "b", sync=True)
     try:
         before = []
         b.settle()

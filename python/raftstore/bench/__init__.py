@@ -5,7 +5,7 @@
     raftstore bench compare A.json B.json
 
 See `harness` for how fairness on a noisy machine is kept, `registry` for plugging in a backend of your own, and
-`report` for the table and the JSON document. Layers so far: radix, memdb.
+`report` for the table and the JSON document. Layers so far: radix, memdb, logstore, fsm.
 """
 
 from raftstore.bench.harness import BackendSpec, Context, Layer, Results, Unavailable, Workload, run_layer

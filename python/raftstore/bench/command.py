@@ -16,14 +16,24 @@ FULL_ROUNDS = 5
 
 
 class TextProgress:
-    """A one-line progress bar on a terminal; a line per tenth of the work otherwise (logs stay readable)."""
+    """Progress on stderr (stdout keeps only the table): a one-line bar redrawn in place on a terminal; in a log, a
+    line per tenth of each layer's work, so a 15-minute run stays readable. Each line says which layer of how many
+    is running, the time since the run began, and the layer's estimated time left."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr  # looked up now, not at import: tests and callers may redirect it
+        self.tty = self.stream.isatty()
         self.total = self.done = 0
-        self.started = time.monotonic()
+        self.run_started = self.started = time.monotonic()
+        self.layer = ""
+        self.layer_started = self.run_started
         self._last_tenth = -1
+
+    def begin_layer(self, name: str, position: int, count: int) -> None:
+        """Announce a layer before its data set is built (which can take a while at full size)."""
+        self.layer = f"[{position}/{count} {name}]"
+        self.layer_started = time.monotonic()
+        self._write_line(f"{self.layer} preparing data and backends")
 
     def start(self, total: int) -> None:
         self.total, self.done, self.started, self._last_tenth = total, 0, time.monotonic(), -1
@@ -31,20 +41,26 @@ class TextProgress:
     def step(self, label: str) -> None:
         self.done += 1
         fraction = self.done / self.total if self.total else 1.0
-        elapsed = time.monotonic() - self.started
+        now = time.monotonic()
+        left = (now - self.started) * (1 - fraction) / fraction if fraction else 0.0
+        status = f"{self.layer} {self.done}/{self.total} {now - self.run_started:5.0f}s, layer ~{left:.0f}s left"
         if self.tty:
             bar = "#" * int(fraction * 30)
-            self.stream.write(f"\r[{bar:<30}] {self.done}/{self.total} {elapsed:5.0f}s  {label[:60]:<60}")
+            self.stream.write(f"\r[{bar:<30}] {status}  {label[:50]:<50}")
             self.stream.flush()
         elif int(fraction * 10) > self._last_tenth:
             self._last_tenth = int(fraction * 10)
-            self.stream.write(f"{fraction:4.0%} {elapsed:5.0f}s  {label}\n")
+            self.stream.write(f"{fraction:4.0%} {status}  {label}\n")
             self.stream.flush()
 
     def finish(self) -> None:
         if self.tty:
             self.stream.write("\n")
-            self.stream.flush()
+        self._write_line(f"{self.layer} done in {time.monotonic() - self.layer_started:.0f}s")
+
+    def _write_line(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     results = Results(quick=args.quick)
     progress = TextProgress()
-    for name in chosen:
+    for position, name in enumerate(chosen, 1):
+        progress.begin_layer(name, position, len(chosen))
         layer = known[name]()
         run_layer(
             layer,
@@ -105,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     results.baselines.update(baselines)
+    progress.stream.write(f"all {len(chosen)} layer(s) in {time.monotonic() - progress.run_started:.0f}s\n")
     print(format_table(results), end="")
     if args.json:
         save_json(results, args.json, {"layers": chosen, "seed": args.seed})

@@ -9,7 +9,9 @@ A *layer* (radix, memdb, logstore, ...) supplies a data set, a list of *workload
   last. Results are medians with their interquartile spread, never means or minimums.
 - Every backend does the same number of elementary operations per sample, on the same data.
 - Setup (building inputs, copying structures) is untimed; the collector runs between samples, untimed, and stays
-  on during them, as in users' programs.
+  on during them, as in users' programs. What exists before the first round (the interpreter's modules, the data
+  set, the backends) is frozen out of the collector (`gc.freeze`) for the layer's run: it is the harness's, not a
+  backend's, so neither the collections between samples nor those inside them keep re-scanning it.
 - A backend that is not installed is reported as skipped with its install hint, never silently dropped; a workload
   that does not apply to a backend (no key order in a dict) is reported with the reason.
 - Each workload may check a backend's answers after its first sample, untimed: a wrong answer is an error, not a
@@ -18,6 +20,7 @@ A *layer* (radix, memdb, logstore, ...) supplies a data set, a list of *workload
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import random
 import statistics
@@ -83,6 +86,9 @@ class Layer(Protocol):
     def wrap(self, name: str, implementation: Any) -> BackendSpec:
         """A backend from a user-supplied implementation (a class or factory with the layer's API)."""
         ...
+
+    # Optional: `close(data)`, called once the layer is measured (or failed), releases what `prepare` and the
+    # backends hold (files, directories, processes).
 
 
 @dataclass
@@ -154,6 +160,21 @@ class _NoProgress:
         pass
 
 
+def _unique_names(specs: list[BackendSpec]) -> list[BackendSpec]:
+    """Every backend of a layer under its own name (cells are keyed by it): a plugin named like a built-in backend,
+    e.g. the built-in class passed again with `--backend`, becomes "NAME (plugin)", then "NAME (plugin 2)"."""
+    taken: set[str] = set()
+    out = []
+    for spec in specs:
+        name, count = spec.name, 1
+        while name in taken:
+            name = f"{spec.name} ({spec.origin})" if count == 1 else f"{spec.name} ({spec.origin} {count})"
+            count += 1
+        taken.add(name)
+        out.append(spec if name == spec.name else dataclasses.replace(spec, name=name))
+    return out
+
+
 def run_layer(
     layer: Layer,
     results: Results,
@@ -167,51 +188,59 @@ def run_layer(
     """Measure one layer into `results`."""
     progress = progress or _NoProgress()
     data = layer.prepare(quick)
-    results.parameters[layer.name] = layer.parameters(data)
-    results.baselines.setdefault(layer.name, layer.default_baseline)
-    adapters: list[tuple[str, Any]] = []
-    for spec in [*layer.backends(), *extra_backends]:
-        try:
-            adapters.append((spec.name, spec.create(data)))
-        except Unavailable as why:
-            results.skipped.append({"layer": layer.name, "backend": spec.name, "reason": str(why)})
-    workloads = layer.workloads()
-    results.workload_order[layer.name] = [workload.name for workload in workloads]
-    plan: dict[str, list[Workload]] = {}
-    for name, adapter in adapters:
-        plan[name] = []
-        for workload in workloads:
-            reason = workload.applies(adapter) if workload.applies else None
-            if reason:
-                results.not_applicable.append(
-                    {"layer": layer.name, "workload": workload.name, "backend": name, "reason": reason}
-                )
-            else:
-                plan[name].append(workload)
-                results.cells.append(Cell(layer.name, workload.name, name, workload.unit))
-    cells = {(c.workload, c.backend): c for c in results.cells if c.layer == layer.name}
-    progress.start(rounds * sum(len(w) for w in plan.values()))
-    rng = random.Random(seed)
-    for round_number in range(rounds):
-        order = list(adapters)
-        rng.shuffle(order)
-        for name, adapter in order:
-            context = Context(adapter, data)
-            for workload in plan[name]:
-                if workload.prepare is not None:
-                    workload.prepare(context)
+    try:
+        results.parameters[layer.name] = layer.parameters(data)
+        results.baselines.setdefault(layer.name, layer.default_baseline)
+        adapters: list[tuple[str, Any]] = []
+        for spec in _unique_names([*layer.backends(), *extra_backends]):
+            try:
+                adapters.append((spec.name, spec.create(data)))
+            except Unavailable as why:
+                results.skipped.append({"layer": layer.name, "backend": spec.name, "reason": str(why)})
+        workloads = layer.workloads()
+        results.workload_order[layer.name] = [workload.name for workload in workloads]
+        plan: dict[str, list[Workload]] = {}
+        for name, adapter in adapters:
+            plan[name] = []
+            for workload in workloads:
+                reason = workload.applies(adapter) if workload.applies else None
+                if reason:
+                    results.not_applicable.append(
+                        {"layer": layer.name, "workload": workload.name, "backend": name, "reason": reason}
+                    )
+                else:
+                    plan[name].append(workload)
+                    results.cells.append(Cell(layer.name, workload.name, name, workload.unit))
+        cells = {(c.workload, c.backend): c for c in results.cells if c.layer == layer.name}
+        gc.collect()
+        gc.freeze()
+        progress.start(rounds * sum(len(w) for w in plan.values()))
+        rng = random.Random(seed)
+        for round_number in range(rounds):
+            order = list(adapters)
+            rng.shuffle(order)
+            for name, adapter in order:
+                context = Context(adapter, data)
+                for workload in plan[name]:
+                    if workload.prepare is not None:
+                        workload.prepare(context)
+                    gc.collect()
+                    started = time.perf_counter()
+                    ops = workload.run(context)
+                    elapsed = time.perf_counter() - started
+                    cell = cells[(workload.name, name)]
+                    cell.ops_per_sample = ops
+                    cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))
+                    if round_number == 0 and workload.check is not None:
+                        workload.check(context)
+                    progress.step(f"round {round_number + 1}/{rounds} {name}: {workload.name}")
+                context.scratch.clear()
+                del context
                 gc.collect()
-                started = time.perf_counter()
-                ops = workload.run(context)
-                elapsed = time.perf_counter() - started
-                cell = cells[(workload.name, name)]
-                cell.ops_per_sample = ops
-                cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))
-                if round_number == 0 and workload.check is not None:
-                    workload.check(context)
-                progress.step(f"{layer.name} {round_number + 1}/{rounds} {name}: {workload.name}")
-            context.scratch.clear()
-            del context
-            gc.collect()
+    finally:
+        gc.unfreeze()
+        close = getattr(layer, "close", None)  # optional: layers holding files or processes release them
+        if close is not None:
+            close(data)
     results.rounds = rounds
     progress.finish()

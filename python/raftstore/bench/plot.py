@@ -1,7 +1,8 @@
 """PNG charts of a bench run (needs matplotlib: ``pip install 'raftstore[plot]'``).
 
 One chart per layer: a panel per workload, a horizontal bar per backend at its median rate, whiskers spanning the
-interquartile range, the machine in the title so a chart is never separated from where it was measured.
+interquartile range (on a log scale when the rates span more than 50x), the baseline in orange, the machine in the
+title so a chart is never separated from where it was measured.
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ def write_charts(results: Results, directory: str | os.PathLike[str]) -> list[Pa
             medians = [c.median for c in cells]
             low = [c.median - c.quartiles[0] for c in cells]
             high = [c.quartiles[1] - c.median for c in cells]
-            axis.barh([c.backend for c in cells], medians, xerr=[low, high], color="#4c72b0", capsize=3)
+            baseline = results.baselines.get(layer)
+            colours = ["#dd8452" if c.backend == baseline else "#4c72b0" for c in cells]  # ratios are against it
+            labels = [f"{c.backend} (baseline)" if c.backend == baseline else c.backend for c in cells]
+            axis.barh(labels, medians, xerr=[low, high], color=colours, capsize=3)
+            if medians and min(medians) > 0 and max(medians) / min(medians) > 50:
+                axis.set_xscale("log")  # e.g. a memory store next to fsync-bound ones: linear bars would hide them
             axis.set_title(workload, fontsize=9, loc="left")
             axis.set_xlabel(f"{cells[0].unit}/s (median, IQR whiskers)" if cells else "", fontsize=8)
             axis.tick_params(labelsize=8)

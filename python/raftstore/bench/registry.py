@@ -6,8 +6,14 @@ Three ways to plug a backend in, all ending in the same table as the built-in on
 - as a package: an entry point in the ``raftstore.bench`` group whose object is a callable, called with no
   arguments when the harness starts, that calls `register_backend` (so installing the package is enough).
 
-The implementation must have the layer's API (for radix, `raftstore.radix.Tree`'s); each layer wraps it in its
-adapter and checks its answers once, so a wrong implementation fails loudly instead of looking fast.
+The implementation must have the layer's API; each layer wraps it in its adapter and checks its answers once, so a
+wrong implementation fails loudly instead of looking fast:
+- radix: a tree class with `raftstore.radix.Tree`'s API;
+- memdb: a tree class with Tree's API, used as the tree under memdb;
+- logstore: a `raftstore.logstore.LogStore` class or factory, called with a fresh directory of its own (or with no
+  argument when it takes none); measured durable, next to the built-in stores and the plain-file floor;
+- fsm: an FSM class or factory called with no arguments, with `raftstore.raft`'s FSM protocol (apply_batch,
+  snapshot().persist(sink)/release(), restore(reader)) and Consul's command set.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ _entry_points_loaded = False
 
 
 def _builtin_layers() -> dict[str, Callable[[], Layer]]:
+    from raftstore.bench.fsm import FsmLayer
+    from raftstore.bench.logstore import LogstoreLayer
     from raftstore.bench.memdb import MemdbLayer
     from raftstore.bench.radix import RadixLayer
 
-    return {"radix": RadixLayer, "memdb": MemdbLayer}
+    return {"radix": RadixLayer, "memdb": MemdbLayer, "logstore": LogstoreLayer, "fsm": FsmLayer}
 
 
 def layers() -> dict[str, Callable[[], Layer]]:

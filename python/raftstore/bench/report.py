@@ -74,7 +74,8 @@ def rate(value: float) -> str:
 def _ratio(cell: Cell, baseline: Cell | None) -> str:
     if baseline is None or not baseline.median:
         return "-"
-    return f"{cell.median / baseline.median:.2f}x"
+    ratio = cell.median / baseline.median
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"  # 0.0013x, not 0.00x
 
 
 def format_table(results: Results, baseline: dict[str, str] | None = None) -> str:
@@ -93,7 +94,7 @@ def format_table(results: Results, baseline: dict[str, str] | None = None) -> st
         )
         if params:
             out.append(f"  {params}")
-        out.append(f"  {'workload':<28}{'backend':<22}{'median':>12}{'spread':>9}{'ratio':>9}")
+        out.append(f"  {'workload':<28}{'backend':<26}{'median':>12}{'spread':>9}{'ratio':>9}")
         workloads = [w for w in results.workload_order.get(layer, []) if results.cells_of(layer, w)]
         for workload in workloads:
             cells = sorted(
@@ -104,7 +105,7 @@ def format_table(results: Results, baseline: dict[str, str] | None = None) -> st
             for i, cell in enumerate(cells):
                 label = workload if i == 0 else ""
                 out.append(
-                    f"  {label:<28}{cell.backend:<22}{rate(cell.median):>12}{f'±{cell.spread * 50:.0f}%':>9}"
+                    f"  {label:<28}{cell.backend:<26}{rate(cell.median):>12}{f'±{cell.spread * 50:.0f}%':>9}"
                     f"{_ratio(cell, reference):>9}"
                 )
         for skip in results.skipped:
