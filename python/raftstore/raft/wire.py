@@ -108,7 +108,8 @@ def _int(value: Any, cls: type, field: str) -> int:
 def _decode_entry(raw: Any, cls: type) -> Log:
     _check(isinstance(raw, list) and len(raw) == 6, cls, "entries", "each entry is [index, term, type, data, ext, at]")
     index, term, log_type, data, extensions, appended_at = raw
-    _check(log_type in _LOG_TYPES, cls, "entries", f"unknown log type {log_type!r:.20}")
+    # `type(...) is int` first: a list or map is unhashable (TypeError in the set lookup) and a bool is not a type.
+    _check(type(log_type) is int and log_type in _LOG_TYPES, cls, "entries", f"unknown log type {log_type!r:.20}")
     _check(isinstance(data, bytes) and isinstance(extensions, bytes), cls, "entries", "data and extensions are bytes")
     _check(isinstance(appended_at, (int, float)), cls, "entries", "appended_at is a number")
     return Log(
