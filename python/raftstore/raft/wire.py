@@ -14,6 +14,7 @@ transport closes the connection that sent it; nothing reaches the core half-deco
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -111,7 +112,10 @@ def _decode_entry(raw: Any, cls: type) -> Log:
     # `type(...) is int` first: a list or map is unhashable (TypeError in the set lookup) and a bool is not a type.
     _check(type(log_type) is int and log_type in _LOG_TYPES, cls, "entries", f"unknown log type {log_type!r:.20}")
     _check(isinstance(data, bytes) and isinstance(extensions, bytes), cls, "entries", "data and extensions are bytes")
-    _check(isinstance(appended_at, (int, float)), cls, "entries", "appended_at is a number")
+    # Finite: a NaN time equals nothing, not even itself, and an infinite one is no time at all.
+    _check(
+        isinstance(appended_at, (int, float)) and math.isfinite(appended_at), cls, "entries", "appended_at is a number"
+    )
     return Log(
         _int(index, cls, "entries.index"),
         _int(term, cls, "entries.term"),
