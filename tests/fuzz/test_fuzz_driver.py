@@ -47,3 +47,14 @@ def test_mutation_is_deterministic_per_seed() -> None:
 
     assert run(5) == run(5) != run(6)
     assert all(len(m) <= 64 for m in run(7))
+
+
+def test_a_hanging_input_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def hangs(data: bytes) -> None:
+        while True:
+            pass
+
+    monkeypatch.setitem(TARGETS, "hangs", lambda: Target("hangs", hangs, lambda: [b"x"]))
+    argv = ["hangs", "--runs", "5", "--driver", "random", "--timeout", "0.2", "--artifacts", str(tmp_path)]
+    assert cli.main(argv) == 1
+    assert len(list(tmp_path.iterdir())) == 1

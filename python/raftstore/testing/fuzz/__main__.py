@@ -1,6 +1,7 @@
 """``python -m raftstore.testing.fuzz TARGET --runs N [--seed S] [--driver auto|atheris|random]``.
 
-Runs one target (or ``all``) for N inputs and prints ``TARGET: N inputs, 0 failures in T s``. A failing input is
+Runs one target (or ``all``) for N inputs; the random driver ends with ``TARGET: N inputs, 0 failures in T s``,
+atheris with libFuzzer's ``Done N runs in T second(s)``. A failing input is
 written to ``--artifacts`` (default: the current directory) and the exit status is 1; ``--reproduce FILE`` runs one
 saved input again. ``list`` prints the targets with the contract each checks.
 
@@ -12,11 +13,13 @@ coverage feedback, no dependency). ``auto`` picks atheris when it imports.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import importlib.util
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +42,26 @@ def _save(target: str, data: bytes, artifacts: Path) -> Path:
     return path
 
 
-def run_random(target: Target, runs: int, seed: int, artifacts: Path) -> int:
-    """Mutate the seeds `runs` times; on the first failure save the input and return 1."""
+class InputTimeout(Exception):
+    """One input ran longer than the per-input limit: a hang is a failure like a crash."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise InputTimeout("input exceeded the per-input time limit")
+
+
+def run_random(target: Target, runs: int, seed: int, artifacts: Path, timeout: float = 30.0) -> int:
+    """Mutate the seeds `runs` times; on the first failure (an exception, or `timeout` seconds on one input: a hang)
+    save the input and return 1."""
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        return _random_loop(target, runs, seed, artifacts, timeout)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _random_loop(target: Target, runs: int, seed: int, artifacts: Path, timeout: float) -> int:
     rng = random.Random(seed)
     corpus = [s for s in target.seeds() if len(s) <= MAX_LEN] or [b""]
     max_len = max(MAX_LEN, *(len(s) for s in corpus))
@@ -51,8 +72,11 @@ def run_random(target: Target, runs: int, seed: int, artifacts: Path) -> int:
         noise = roll < 0.02
         data = rng.randbytes(rng.randint(0, 256)) if noise else mutate(rng.choice(corpus), rng, corpus, max_len)
         try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
             target.run(data)
+            signal.setitimer(signal.ITIMER_REAL, 0)
         except Exception:
+            signal.setitimer(signal.ITIMER_REAL, 0)
             path = _save(target.name, data, artifacts)
             traceback.print_exc()
             print(f"{target.name}: FAILED after {done} inputs; input saved to {path}", flush=True)
@@ -64,7 +88,9 @@ def run_random(target: Target, runs: int, seed: int, artifacts: Path) -> int:
     return 0
 
 
-def run_atheris(target: Target, runs: int, seed: int, artifacts: Path) -> int:  # pragma: no cover - needs atheris
+def run_atheris(
+    target: Target, runs: int, seed: int, artifacts: Path, timeout: float = 30.0
+) -> int:  # pragma: no cover - needs atheris
     """libFuzzer over the target; atheris ends the process itself (exit status 0 when every run passed)."""
     atheris: Any = importlib.import_module("atheris")  # optional, untyped
 
@@ -83,9 +109,7 @@ def run_atheris(target: Target, runs: int, seed: int, artifacts: Path) -> int:  
         print(f"{target.name}: {count[0]} inputs in {elapsed:.1f} s (driver atheris, seed {seed})", flush=True)
         target.close()
 
-    import atexit
-
-    atexit.register(report)
+    atexit.register(report)  # runs when an input fails; libFuzzer ends a clean run without atexit handlers
     atheris.instrument_all()
     argv = [
         sys.argv[0],
@@ -94,6 +118,7 @@ def run_atheris(target: Target, runs: int, seed: int, artifacts: Path) -> int:  
         f"-max_len={MAX_LEN}",
         f"-artifact_prefix={artifacts}/fuzz-failure-{target.name}-",
         "-print_final_stats=1",
+        f"-timeout={int(timeout)}",  # a hang is a failure like a crash
         str(corpus),
     ]
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -115,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--driver", choices=("auto", "atheris", "random"), default="auto")
     parser.add_argument("--artifacts", type=Path, default=Path.cwd(), help="where a failing input is saved")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds one input may take (a hang fails)")
     parser.add_argument("--reproduce", type=Path, help="run the target once on this saved input")
     parser.add_argument("--verbose", action="store_true", help="keep the decoders' log lines (a warning per input)")
     args = parser.parse_args(argv)
@@ -141,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{target.name}: {args.reproduce} passes")
             return 0
         if driver == "atheris":
-            return run_atheris(target, args.runs, args.seed, args.artifacts)
-        return run_random(target, args.runs, args.seed, args.artifacts)
+            return run_atheris(target, args.runs, args.seed, args.artifacts, args.timeout)
+        return run_random(target, args.runs, args.seed, args.artifacts, args.timeout)
     finally:
         target.close()
 
