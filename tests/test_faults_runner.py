@@ -105,7 +105,7 @@ def test_lost_acknowledged_writes_fail_the_run() -> None:
 
 def test_diverged_servers_fail_the_run() -> None:
     cluster = FakeCluster(3)
-    cluster.nodes[2].stale = {}  # server 3 answers reads from an empty, frozen copy
+    cluster.nodes[2].stale = {f"faults/k{i}": (b"bogus", 1) for i in range(6)}  # server 3 answers from a fake copy
     try:
         report = run(cluster, [], RunConfig(seconds=1.0, seed=4, converge_timeout=1.0), log=lambda line: None)
     finally:
