@@ -46,7 +46,8 @@ def decode_body(body: bytes | bytearray | memoryview) -> dict[str, Any]:
     """Decode a command body (a msgpack map, raw strings as `str`); a clear error for anything else."""
     try:
         value = msgpack.unpackb(body, raw=False, unicode_errors="surrogateescape", strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as error:  # ExtraData and FormatError are ValueErrors
+    # ExtraData and FormatError are ValueErrors; TypeError is a map key that cannot be a dict key (a map or array).
+    except (ValueError, TypeError, msgpack.UnpackException) as error:
         raise CommandDecodeError(f"malformed msgpack body: {error}") from None
     if not isinstance(value, dict):
         raise CommandDecodeError(f"a command body is a msgpack map, got {type(value).__name__}")

@@ -32,6 +32,10 @@ _KVS_OPS = {"set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree
 _BATCHABLE = {int(MessageType.KVS), int(MessageType.TOMBSTONE)}
 
 
+def _not_utf8(error: UnicodeEncodeError) -> InvalidRequestError:
+    return InvalidRequestError(f"a string field is not valid UTF-8: {error.object[error.start : error.end]!r}")
+
+
 class FSM:
     """Consul's FSM over a `StateStore`; `clock` drives only lock-delay (never persisted)."""
 
@@ -100,24 +104,33 @@ class FSM:
             tx.commit()
 
     def _run(self, fn: Callable[[Txn], Any]) -> Any:
-        """Run `fn` in the batch's transaction or a transaction of its own; a StateError is the response."""
+        """Run `fn` in the batch's transaction or a transaction of its own; a StateError is the response.
+
+        A string field decoded from raw bytes that are not UTF-8 (kept with surrogateescape, see fsm.codec) cannot
+        be a memdb index key, whose string indexes hold UTF-8: memdb raises UnicodeEncodeError, before the write of
+        that object. It is refused like any invalid request, identically on every replica, instead of stopping the
+        apply loop on all of them."""
         if self._tx is not None:
             try:
                 return fn(self._tx)
             except StateError as error:
                 return error
+            except UnicodeEncodeError as error:
+                return _not_utf8(error)
         try:
             with self.state.write() as tx:
                 return fn(tx)
         except StateError as error:
             return error
+        except UnicodeEncodeError as error:
+            return _not_utf8(error)
 
     # ------------------------------------------------------------------------------------------ handlers
 
     def _apply_kvs(self, body: memoryview, index: int) -> Any:
         req = decode_body(body)
         op = req.get("Op")
-        if op not in _KVS_OPS:
+        if not isinstance(op, str) or op not in _KVS_OPS:  # a decoded map or array is unhashable
             return InvalidRequestError(f"Invalid KVS operation '{op}'")
         try:
             entry = DirEntry.from_record(req.get("DirEnt"))

@@ -34,7 +34,10 @@ class SnapshotWriter:
         if last_index < 0:
             raise ValueError(f"last_index must be non-negative, got {last_index}")
         self._sink = sink
-        self._packer = msgpack.Packer(use_bin_type=False)
+        # surrogateescape: a string decoded from raw bytes that are not UTF-8 (the reader's and the command codec's
+        # `unicode_errors`) packs back to exactly those bytes; strict packing would make one such key or node name
+        # unsnapshottable forever.
+        self._packer = msgpack.Packer(use_bin_type=False, unicode_errors="surrogateescape")
         self.records = 0
         sink.write(self._packer.pack({"LastIndex": last_index}))
 
@@ -54,7 +57,7 @@ class SnapshotWriter:
             for value in values:
                 self.write(record_type, value)
             return
-        packer = msgpack.Packer(use_bin_type=False, autoreset=False)
+        packer = msgpack.Packer(use_bin_type=False, autoreset=False, unicode_errors="surrogateescape")
         pack = packer.pack
         kind = int(record_type)
         pending = 0
@@ -86,7 +89,7 @@ class SnapshotReader:
             header = self._unpacker.unpack()
         except msgpack.OutOfData:
             raise SnapshotFormatError("empty snapshot: no header") from None
-        except (ValueError, msgpack.UnpackException) as error:
+        except (ValueError, TypeError, msgpack.UnpackException) as error:  # TypeError: a map or array as a map key
             raise SnapshotFormatError(f"malformed snapshot header: {error}") from None
         last_index = header.get("LastIndex") if isinstance(header, dict) else None
         if not isinstance(last_index, int) or isinstance(last_index, bool) or last_index < 0:
@@ -114,7 +117,7 @@ class SnapshotReader:
                 value = unpacker.unpack()
             except msgpack.OutOfData:
                 raise SnapshotFormatError(f"{where}: truncated {type_name(record_type)} record") from None
-            except (ValueError, msgpack.UnpackException) as error:
+            except (ValueError, TypeError, msgpack.UnpackException) as error:  # TypeError: a map or array as a map key
                 raise SnapshotFormatError(f"{where}: malformed {type_name(record_type)} record: {error}") from None
             self.records += 1
             yield record_type, value

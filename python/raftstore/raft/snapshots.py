@@ -93,6 +93,9 @@ class SnapshotMeta:
                 raise SnapshotCorruptError(f"{where}: metadata field {name} must be a non-negative integer")
         if not isinstance(meta.id, str) or not isinstance(meta.sha256, str):
             raise SnapshotCorruptError(f"{where}: metadata fields id and sha256 must be strings")
+        # created_at orders snapshots of one (term, index) in list(): a non-number would break that sort.
+        if not isinstance(meta.created_at, (int, float)) or isinstance(meta.created_at, bool):
+            raise SnapshotCorruptError(f"{where}: metadata field created_at must be a number")
         if meta.version != SNAPSHOT_VERSION:
             raise SnapshotCorruptError(f"{where}: unsupported snapshot version {meta.version}")
         return meta
@@ -187,7 +190,7 @@ class FileSnapshotStore:
             raw = json.loads((directory / META_FILE).read_bytes())
         except FileNotFoundError:
             raise SnapshotCorruptError(f"{where}: missing") from None
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:  # RecursionError: arrays nested thousands deep
             raise SnapshotCorruptError(f"{where}: unreadable: {error}") from None
         meta = SnapshotMeta.from_json(raw, where)
         if meta.id != directory.name:

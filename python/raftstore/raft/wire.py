@@ -14,6 +14,7 @@ transport closes the connection that sent it; nothing reaches the core half-deco
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -127,6 +128,8 @@ def _decode_entry(raw: Any, cls: type) -> Log:
         if type(appended_at) is not int:
             raise WireError(f"{cls.__name__}.entries: appended_at is a number")
         appended_at = float(appended_at)
+    if not math.isfinite(appended_at):  # a NaN time equals nothing, not even itself; an infinite one is no time
+        raise WireError(f"{cls.__name__}.entries: appended_at is a number")
     return Log(index, term, kind, data, extensions, appended_at)
 
 

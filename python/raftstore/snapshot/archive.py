@@ -193,7 +193,7 @@ def read_archive(source: BinaryIO, state_out: Writable) -> dict[str, Any]:
             raise ArchiveError(f'hash check failed for "{name}"')
     try:
         meta = json.loads(meta_bytes)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: arrays nested thousands deep (hashes match)
         raise ArchiveError(f"{META_NAME} is not JSON: {error}") from None
     if not isinstance(meta, dict):
         raise ArchiveError(f"{META_NAME} is not a JSON object")
