@@ -14,7 +14,9 @@ leader, from which every follower receives it by InstallSnapshot.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import tempfile
 from collections.abc import Mapping
 from typing import Any, BinaryIO
@@ -190,6 +192,49 @@ class RaftBackend:
             closer.close()
 
 
+DIAL_MAP_ENV = "RAFTSTORE_RAFT_DIAL_MAP"
+"""Fault tests only: JSON ``{peer Raft address: address to dial}`` routing this server's Raft links via a proxy."""
+FAULTY_DISK_ENV = "RAFTSTORE_FAULTY_DISK_CONTROL"
+"""Fault tests only: a file path; when set, the log store is wrapped in `raftstore.testing.faults.disk.FaultyStore`
+and the file's content (seconds, as text) is the delay added to every durable write, re-read twice a second."""
+
+
+class _DelayControl:
+    """Polls the control file into the wrapper's sync delay (a thread, so a paused loop cannot hide the change)."""
+
+    def __init__(self, store: Any, path: str) -> None:
+        import threading
+
+        self.store, self.path = store, path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="faulty-disk-control", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                with open(self.path) as control:
+                    delay = float(control.read().strip() or 0)
+            except (OSError, ValueError):
+                continue
+            self.store.set_sync_delay(max(0.0, delay))
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def fault_hooks(wal: Any) -> tuple[Any, list[Any]]:
+    """The store the node should use (the WAL, or a FaultyStore around it) and what to close with it."""
+    path = os.environ.get(FAULTY_DISK_ENV)
+    if not path:
+        return wal, []
+    from raftstore.testing.faults.disk import FaultyStore
+
+    store = FaultyStore(wal)
+    log.warning("fault injection: the log store is wrapped, its delay read from %s", path)
+    return store, [_DelayControl(store, path)]
+
+
 DEV_TIMEOUT = 0.05
 """A dev agent is one server with nothing to wait for: it elects itself within ~0.1 s."""
 
@@ -235,16 +280,17 @@ async def start_raft_backend(config: Any) -> RaftBackend:
     base = Path(config.data_dir) / "raft"
     base.mkdir(parents=True, exist_ok=True)
     wal = WALStore(base / "wal")
+    logs, closers = fault_hooks(wal)
     raft_config = Config(local_id=config.node_name, snapshot_threshold=16384, snapshot_interval=30.0)
-    node = Node(
-        raft_config, fsm, wal, wal, FileSnapshotStore(base, retain=2), tcp_transport(config.raft_addr), meta=meta
-    )
+    dial_map = json.loads(os.environ.get(DIAL_MAP_ENV, "{}"))
+    transport = tcp_transport(config.raft_addr, dial_map=dial_map)
+    node = Node(raft_config, fsm, logs, logs, FileSnapshotStore(base, retain=2), transport, meta=meta)
     try:
         await asyncio.to_thread(node.start)
     except BaseException:
         wal.close()
         raise
-    backend = RaftBackend(node, fsm, config.node_name, config.datacenter, closers=[wal])
+    backend = RaftBackend(node, fsm, config.node_name, config.datacenter, closers=[*closers, wal])
     joiner = Joiner(node, list(config.retry_join), config.bootstrap_expect or 0)
     backend._tasks.append(asyncio.get_running_loop().create_task(joiner.run()))
     backend.start_autopilot(
