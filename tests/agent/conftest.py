@@ -1,0 +1,119 @@
+"""Fixtures of the agent tests: in-process dev agents on 127.0.0.1:0 (each on its own loop thread), py-consul
+clients pointed at them, and a raw HTTP helper for what py-consul does not expose (headers, status codes, bodies).
+
+Every agent a test starts is stopped at teardown, even when the test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import consul
+import pytest
+import requests
+
+from raftstore.agent.config import AgentConfig
+from raftstore.agent.server import AgentThread
+
+TOKEN = "s3cr3t-management-token"
+
+
+def dev_config(**overrides: Any) -> AgentConfig:
+    values: dict[str, Any] = {
+        "dev": True,
+        "node_name": "node-1",
+        "http_addr": "127.0.0.1:0",
+        "session_ttl_min": 0.1,  # TTL sessions expire within a test's patience
+    }
+    values.update(overrides)
+    return AgentConfig(**values)
+
+
+@pytest.fixture
+def agent_factory() -> Iterator[Callable[..., AgentThread]]:
+    started: list[AgentThread] = []
+
+    def start(config: AgentConfig | None = None, **kwargs: Any) -> AgentThread:
+        thread = AgentThread(config or dev_config(), **kwargs)
+        thread.start()
+        started.append(thread)
+        return thread
+
+    yield start
+    for thread in reversed(started):
+        thread.stop()
+
+
+@pytest.fixture
+def agent(agent_factory: Callable[..., AgentThread]) -> AgentThread:
+    return agent_factory()
+
+
+def consul_client(agent: AgentThread, **kwargs: Any) -> consul.Consul:
+    host, port = agent.http_address.rsplit(":", 1)
+    return consul.Consul(host=host, port=int(port), **kwargs)
+
+
+@pytest.fixture
+def client(agent: AgentThread) -> Iterator[consul.Consul]:
+    c = consul_client(agent)
+    yield c
+    c.http.session.close()
+
+
+@pytest.fixture
+def consul_for() -> Iterator[Callable[..., consul.Consul]]:
+    """py-consul clients for any agent (``consul_for(agent, consistency="stale")``), closed at teardown."""
+    made: list[consul.Consul] = []
+
+    def make(agent: AgentThread, **kwargs: Any) -> consul.Consul:
+        c = consul_client(agent, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.http.session.close()
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+
+class Raw:
+    """Plain HTTP requests to an agent, returning status, headers and body as they are."""
+
+    def __init__(self, base: str, verify: Any = True, cert: Any = None) -> None:
+        self.base = base
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.session.cert = cert
+
+    def __call__(self, method: str, path: str, body: bytes | str | None = None, **kwargs: Any) -> Answer:
+        kwargs.setdefault("timeout", 30)
+        response = self.session.request(method, self.base + path, data=body, **kwargs)
+        return Answer(response.status_code, response.headers, response.content)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture
+def raw(agent: AgentThread) -> Iterator[Raw]:
+    r = Raw(f"http://{agent.http_address}")
+    yield r
+    r.close()
