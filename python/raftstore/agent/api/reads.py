@@ -7,7 +7,8 @@ Consistency (``?stale``, ``?consistent``, default "leader"):
 - ``stale``: served by any server; with ``max_stale`` a server whose last contact is older defers to the leader.
 
 Blocking (``?index=N[&wait=D]``): the query re-runs each time one of the watches it read fires, until its index
-passes N or the wait times out; the wait defaults to 5 minutes, is clamped to 10, and gets up to wait/16 of random
+passes N or the wait times out, or a snapshot restore replaces the state (the client's index then belongs to a
+history that is gone, and the query answers at once with the restored state); the wait defaults to 5 minutes, is clamped to 10, and gets up to wait/16 of random
 jitter so that many clients woken together do not come back together (Consul's blockingQuery). The state store is
 read again on every run, so a snapshot restore (which fires the old store's abandon watch) is followed. Agent
 shutdown wakes every waiting query, which then answers with what it has.
@@ -113,13 +114,18 @@ async def run_read(request: web.Request, query: Query[T], *, blocking: bool = Tr
     loop = asyncio.get_running_loop()
     deadline = loop.time() + query_timeout(request, opts)
     closing = core.closing
+    first_store = backend.state
     while True:
         if opts.consistency == "consistent":
             await backend.verify_leader()
         ws = WatchSet()
-        index, result = query(backend.state, ws)
+        store = backend.state
+        index, result = query(store, ws)
         remaining = deadline - loop.time()
-        if max(index, 1) > opts.min_index or remaining <= 0 or (closing is not None and closing.is_set()):
+        # A restore swapped the store: the client's index belongs to a history that is gone (the new one may
+        # never pass it), so answer now and let it start again from the index it gets.
+        restored = store is not first_store
+        if max(index, 1) > opts.min_index or remaining <= 0 or restored or (closing is not None and closing.is_set()):
             return index, result, meta_headers(request, index, opts)
         if await _wait(ws, remaining, closing):
             index, result = query(backend.state, None)
