@@ -7,11 +7,11 @@ Consistency (``?stale``, ``?consistent``, default "leader"):
 - ``stale``: served by any server; with ``max_stale`` a server whose last contact is older defers to the leader.
 
 Blocking (``?index=N[&wait=D]``): the query re-runs each time one of the watches it read fires, until its index
-passes N or the wait times out, or a snapshot restore replaces the state (the client's index then belongs to a
-history that is gone, and the query answers at once with the restored state); the wait defaults to 5 minutes, is clamped to 10, and gets up to wait/16 of random
+passes N or the wait times out; the wait defaults to 5 minutes, is clamped to 10, and gets up to wait/16 of random
 jitter so that many clients woken together do not come back together (Consul's blockingQuery). The state store is
-read again on every run, so a snapshot restore (which fires the old store's abandon watch) is followed. Agent
-shutdown wakes every waiting query, which then answers with what it has.
+read again on every run; a snapshot restore (which fires the old store's abandon watch) answers at once with the
+restored state, since the client's index belongs to a history that is gone. Agent shutdown wakes every waiting
+query, which then answers with what it has.
 
 `X-Consul-Index` is never below 1, including on 404 answers.
 """
