@@ -117,10 +117,19 @@ class Agent:
 
 
 class AgentThread:
-    """An `Agent` on its own event loop in a daemon thread; `call` runs a coroutine there from any thread."""
+    """An `Agent` on its own event loop in a daemon thread; `call` runs a coroutine there from any thread.
+    `ready_timeout`: how long `start` waits for a leader (and, on the leader, for its own catalog entry)."""
 
-    def __init__(self, config: AgentConfig, *, serve_http: bool = True, backend_factory: BackendFactory = make_backend):
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        serve_http: bool = True,
+        backend_factory: BackendFactory = make_backend,
+        ready_timeout: float = 10.0,
+    ):
         self.agent = Agent(config, serve_http=serve_http, backend_factory=backend_factory)
+        self.ready_timeout = ready_timeout
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="raftstore-agent", daemon=True)
         self._started = False
@@ -128,7 +137,7 @@ class AgentThread:
     def start(self, timeout: float = 30.0) -> AgentThread:
         self._thread.start()
         try:
-            self.call(self.agent.start(), timeout)
+            self.call(self.agent.start(self.ready_timeout), timeout)
         except BaseException:
             self._halt()
             raise
