@@ -284,3 +284,24 @@ def test_bad_snapshot_is_refused_and_state_kept(client: consul.Consul, raw) -> N
         answer = raw("PUT", "/v1/snapshot", body)
         assert answer.status == 400 and "snapshot" in answer.text.lower()
     assert client.kv.get("keep")[1]["Value"] == b"me"
+
+
+def test_autopilot_configuration(client: consul.Consul, raw) -> None:  # type: ignore[no-untyped-def]
+    config = client.operator.autopilot_configuration()
+    assert config["CleanupDeadServers"] is True and config["LastContactThreshold"] == "200ms"
+    answer = raw(
+        "PUT", "/v1/operator/autopilot/configuration", json.dumps({"cleanupdeadservers": False, "MaxTrailingLogs": 99})
+    )
+    assert answer.status == 200 and answer.json() is True
+    stored = raw("GET", "/v1/operator/autopilot/configuration").json()
+    assert stored["CleanupDeadServers"] is False and stored["MaxTrailingLogs"] == 99 and stored["ModifyIndex"] > 0
+    stale_cas = raw("PUT", f"/v1/operator/autopilot/configuration?cas={stored['ModifyIndex'] - 1}", json.dumps(stored))
+    assert stale_cas.json() is False
+    good_cas = raw(
+        "PUT",
+        f"/v1/operator/autopilot/configuration?cas={stored['ModifyIndex']}",
+        json.dumps({**stored, "MinQuorum": 3}),
+    )
+    assert good_cas.json() is True and raw("GET", "/v1/operator/autopilot/configuration").json()["MinQuorum"] == 3
+    bad = raw("PUT", "/v1/operator/autopilot/configuration", json.dumps({"LastContactThreshold": "soon"}))
+    assert bad.status == 400
