@@ -181,8 +181,8 @@ class LeaderDuties:
             log.info(kv("leading: session timers started", node=backend.node_name))
         now = time.monotonic()
         if now - self._last_reconcile >= self.reconcile_every:
+            self._last_reconcile = now  # before the attempt: a failing registration is retried on the next period
             await reconcile_servers(backend)
-            self._last_reconcile = now
             self.ready.set()
         self.timers.sync(backend)
         for session_id in self.timers.expired():

@@ -157,7 +157,7 @@ NODE_SERVICE = Struct(
         "Address": "str",
         "TaggedAddresses": "any",
         "Meta": "strmap",
-        "Port": "int",
+        "Port": "uint",
         "Weights": WEIGHTS,
         "EnableTagOverride": "bool",
         "Namespace": "str",

@@ -16,7 +16,7 @@ from raftstore.agent import commands
 from raftstore.agent.api import params
 from raftstore.agent.api.body import TXN_OPS, decode, read_body
 from raftstore.agent.api.keys import core_of
-from raftstore.agent.api.reads import run_read
+from raftstore.agent.api.reads import check_datacenter, run_read
 from raftstore.agent.api.render import json_response, kv_pair
 from raftstore.agent.errors import InvalidRequest, TooLarge
 from raftstore.state.txn import TxnAborted, txn_rw
@@ -65,6 +65,7 @@ def _render(results: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None
 
 async def txn(request: web.Request) -> web.StreamResponse:
     core = core_of(request)
+    check_datacenter(request)
     limits = core.limits
     data = await read_body(
         request,
