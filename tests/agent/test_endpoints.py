@@ -305,3 +305,20 @@ def test_autopilot_configuration(client: consul.Consul, raw) -> None:  # type: i
     assert good_cas.json() is True and raw("GET", "/v1/operator/autopilot/configuration").json()["MinQuorum"] == 3
     bad = raw("PUT", "/v1/operator/autopilot/configuration", json.dumps({"LastContactThreshold": "soon"}))
     assert bad.status == 400
+
+
+def test_catalog_details_consul_clients_rely_on(client: consul.Consul, raw) -> None:  # type: ignore[no-untyped-def]
+    assert client.catalog.datacenters() == ["dc1"]
+    with pytest.raises(consul.ConsulException):
+        client.catalog.register("far", "10.0.0.1", dc="dc2")  # the body's Datacenter names another datacenter
+    with pytest.raises(consul.ConsulException):
+        client.catalog.nodes(dc="dc2")
+    assert client.catalog.register("n1", "10.1.10.11", service={"service": "s1"}, check={"name": "c1"}) is True
+    assert [c["CheckID"] for c in raw("GET", "/v1/health/node/n1").json()] == ["c1"]  # ID defaults to the name
+    assert client.catalog.service("s1", peer="unknown-peer")[1] == []
+    assert client.catalog.connect("s1")[1] == []
+
+
+def test_transfer_leader_without_another_voter(client: consul.Consul) -> None:
+    with pytest.raises(consul.ConsulException, match="no other voter"):
+        client.operator.raft_transfer_leader()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftstore.agent.backend import ApplyResult, ServerBackend
-from raftstore.agent.errors import CommandRejected, InvalidRequest, TooLarge
+from raftstore.agent.errors import CommandRejected, InvalidRequest, NoPathToDatacenter, TooLarge
 from raftstore.fsm import MessageType
 from raftstore.state.errors import StateError
 from raftstore.util.goduration import SECOND, DurationError, format_duration, parse_duration
@@ -205,17 +205,41 @@ async def session_destroy(backend: ServerBackend, session_id: str) -> None:
 # ------------------------------------------------------------------------------------------------------ catalog
 
 
+def _check_datacenter(backend: ServerBackend, request: Mapping[str, Any]) -> None:
+    datacenter = request.get("Datacenter")
+    if datacenter and datacenter != backend.datacenter:
+        raise NoPathToDatacenter(str(datacenter))
+
+
 async def register(backend: ServerBackend, request: Mapping[str, Any]) -> None:
     """Consul's Catalog.Register: node and address are required; Datacenter defaults to the agent's."""
+    _check_datacenter(backend, request)
     if not request.get("Node") or not request.get("Address"):
         raise InvalidRequest("Must provide node and address")
     body = dict(request)
     body["Datacenter"] = body.get("Datacenter") or backend.datacenter
     body.pop("WriteRequest", None)
+    # Consul's Catalog.Register: a check without an ID is named by its Name, and belongs to the registered node.
+    for field in ("Check", "Checks"):
+        value = body.get(field)
+        if isinstance(value, Mapping):
+            body[field] = _fill_check(value, body["Node"])
+        elif isinstance(value, list):
+            body[field] = [_fill_check(c, body["Node"]) if isinstance(c, Mapping) else c for c in value]
     await _apply(backend, MessageType.REGISTER, body)
 
 
+def _fill_check(check: Mapping[str, Any], node: str) -> dict[str, Any]:
+    filled = dict(check)
+    if not filled.get("CheckID") and filled.get("Name"):
+        filled["CheckID"] = filled["Name"]
+    if not filled.get("Node"):
+        filled["Node"] = node
+    return filled
+
+
 async def deregister(backend: ServerBackend, request: Mapping[str, Any]) -> None:
+    _check_datacenter(backend, request)
     if not request.get("Node"):
         raise InvalidRequest("Must provide node")
     body = {k: request[k] for k in ("Node", "ServiceID", "CheckID") if request.get(k)}

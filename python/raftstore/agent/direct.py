@@ -104,6 +104,11 @@ class DirectBackend:
         wanted = f"id {server_id!r}" if server_id else f"address {address!r}"
         raise BackendError(f"no server with {wanted} in the Raft configuration")
 
+    async def leadership_transfer(self, server_id: str | None = None) -> None:
+        """Optional member of the contract (``/v1/operator/raft/transfer-leader``): with no other voter, Consul
+        refuses too."""
+        raise BackendError("cannot transfer leadership: there is no other voter in the cluster")
+
     def stats(self) -> dict[str, dict[str, str]]:
         index = str(self._index)
         return {

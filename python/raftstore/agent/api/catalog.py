@@ -33,6 +33,11 @@ def no_filter_expressions(request: web.Request) -> None:
         raise InvalidRequest("Failed to create boolean expression evaluator: ?filter is not supported by raftstore")
 
 
+def from_peer(request: web.Request) -> bool:
+    """``?peer=NAME``: raftstore has no cluster peerings, so a query for a peer's services finds none."""
+    return bool(request.query.get("peer"))
+
+
 def meta_matches(meta: Mapping[str, str] | None, wanted: dict[str, str]) -> bool:
     meta = meta or {}
     return all(meta.get(key) == value for key, value in wanted.items())
@@ -112,7 +117,10 @@ async def service(request: web.Request) -> web.StreamResponse:
     if not name:
         raise InvalidRequest("Missing service name")
     tags, wanted = params.tags(request.query), params.node_meta_filters(request.query)
+    peer = from_peer(request)
     _, out, headers = await run_read(request, lambda s, ws: service_rows(s, ws, name, tags, wanted))
+    if peer:
+        out = []
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
 
 
@@ -138,7 +146,22 @@ async def node(request: web.Request) -> web.StreamResponse:
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
 
 
+async def connect(request: web.Request) -> web.StreamResponse:
+    """Connect-capable instances of a service: raftstore's catalog stores no Connect proxies or native services,
+    so the answer is always empty (with the service's index, so blocking clients work)."""
+    no_filter_expressions(request)
+    name = request.match_info["service"]
+    _, _, headers = await run_read(request, lambda s, ws: s.service_nodes(name, ws))
+    return json_response([], headers)
+
+
+async def datacenters(request: web.Request) -> web.StreamResponse:
+    return json_response([core_of(request).backend.datacenter])
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_route("GET", "/v1/catalog/datacenters", datacenters)
+    app.router.add_route("GET", "/v1/catalog/connect/{service:.*}", connect)
     app.router.add_route("PUT", "/v1/catalog/register", register)
     app.router.add_route("PUT", "/v1/catalog/deregister", deregister)
     app.router.add_route("GET", "/v1/catalog/nodes", nodes)

@@ -16,7 +16,7 @@ from raftstore.agent.api.keys import core_of
 from raftstore.agent.api.reads import check_datacenter, ensure_consistency, meta_headers, query_options
 from raftstore.agent.api.render import json_response
 from raftstore.agent.core import VERSION
-from raftstore.agent.errors import InvalidRequest
+from raftstore.agent.errors import CommandRejected, InvalidRequest
 
 
 async def status_leader(request: web.Request) -> web.StreamResponse:
@@ -61,6 +61,20 @@ async def raft_remove_peer(request: web.Request) -> web.StreamResponse:
         raise InvalidRequest("Must specify only one of ?id or ?address")
     await core_of(request).backend.remove_peer(server_id=server_id, address=address)
     return web.Response(status=200)
+
+
+async def raft_transfer_leader(request: web.Request) -> web.StreamResponse:
+    """Hand leadership to another voter (``?id=`` names it; otherwise the backend picks). `leadership_transfer`
+    is an optional member of the backend contract: a backend without it cannot transfer."""
+    check_datacenter(request)
+    backend = core_of(request).backend
+    transfer = getattr(backend, "leadership_transfer", None)
+    if transfer is None:
+        raise CommandRejected("leadership transfer is not supported by this server's backend")
+    if not backend.is_leader():
+        await backend.verify_leader()  # NotLeaderError: forwarded to the leader, which transfers
+    await transfer(request.query.get("id") or None)
+    return json_response({"Success": True})
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -160,5 +174,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_route("GET", "/v1/status/peers", status_peers)
     app.router.add_route("GET", "/v1/operator/raft/configuration", raft_configuration)
     app.router.add_route("DELETE", "/v1/operator/raft/peer", raft_remove_peer)
+    app.router.add_route("POST", "/v1/operator/raft/transfer-leader", raft_transfer_leader)
     app.router.add_route("GET", "/v1/agent/self", agent_self)
     app.router.add_route("GET", "/v1/agent/members", agent_members)

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from raftstore.agent.api import params, render
-from raftstore.agent.api.catalog import meta_matches, no_filter_expressions
+from raftstore.agent.api.catalog import connect, from_peer, meta_matches, no_filter_expressions
 from raftstore.agent.api.keys import core_of
 from raftstore.agent.api.reads import run_read
 from raftstore.agent.api.render import json_response
@@ -48,6 +48,8 @@ async def service(request: web.Request) -> web.StreamResponse:
     passing = params.flag(query, "passing") and query.get("passing", "").lower() not in ("0", "false")
     tags, wanted = params.tags(query), params.node_meta_filters(query)
     _, out, headers = await run_read(request, lambda s, ws: _service_health(s, ws, name, passing, tags, wanted))
+    if from_peer(request):
+        out = []
     return json_response(out, headers, pretty=params.flag(query, "pretty"))
 
 
@@ -83,6 +85,8 @@ async def state(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_route("GET", "/v1/health/service/{service:.*}", service)
+    app.router.add_route("GET", "/v1/health/connect/{service:.*}", connect)
+    app.router.add_route("GET", "/v1/health/ingress/{service:.*}", connect)
     app.router.add_route("GET", "/v1/health/node/{node:.*}", node)
     app.router.add_route("GET", "/v1/health/checks/{service:.*}", checks)
     app.router.add_route("GET", "/v1/health/state/{state:.*}", state)
