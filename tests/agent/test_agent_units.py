@@ -309,3 +309,60 @@ def test_tombstone_gc() -> None:
     assert gc.due(backend) == 9  # type: ignore[arg-type]
     clock.now += 100
     assert gc.due(backend) is None  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------ filter expressions
+
+
+_ENTRY = {
+    "Node": "web-1",
+    "ServiceTags": ["prod", "v2"],
+    "Meta": {"env": "prod", "rack": ""},
+    "Port": 80,
+    "Passing": True,
+    "Service": {"Service": "web", "Tags": None},
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('Node == "web-1"', True),
+        ("Node == web-1", True),
+        ("Node != web-1", False),
+        ('"prod" in ServiceTags', True),
+        ("staging in ServiceTags", False),
+        ("staging not in ServiceTags", True),
+        ("ServiceTags contains v2", True),
+        ("ServiceTags not contains v2", False),
+        ("Meta.env == prod", True),
+        ('Meta["env"] == prod', True),
+        ("env in Meta", True),
+        ("Meta.rack is empty", True),
+        ("Meta.missing is empty", True),
+        ("Meta is not empty", True),
+        ("Service.Tags is empty", True),
+        ("service.service == web", True),  # field names fall back to a case-insensitive match
+        ("Port == 80", True),
+        ("Passing == true", True),
+        ('Node matches "^web-[0-9]+$"', True),
+        ("Node not matches `^db`", True),
+        ("Node == x or (Port == 80 and not Passing == false)", True),
+        ("not Node == web-1", False),
+        ("Node == web-1 and Port == 81", False),
+    ],
+)
+def test_filter_expressions(expression: str, expected: bool) -> None:
+    from raftstore.agent.api.filter import compile_filter
+
+    assert compile_filter(expression)(_ENTRY) is expected
+
+
+@pytest.mark.parametrize(
+    "expression", ["", "Node ==", "Node = x", "(Node == x", "Node == x)", "Node is full", 'Node matches "["']
+)
+def test_malformed_filters(expression: str) -> None:
+    from raftstore.agent.api.filter import compile_filter
+
+    with pytest.raises(InvalidRequest, match="Failed to create boolean expression evaluator"):
+        compile_filter(expression)

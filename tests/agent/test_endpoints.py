@@ -322,3 +322,21 @@ def test_catalog_details_consul_clients_rely_on(client: consul.Consul, raw) -> N
 def test_transfer_leader_without_another_voter(client: consul.Consul) -> None:
     with pytest.raises(consul.ConsulException, match="no other voter"):
         client.operator.raft_transfer_leader()
+
+
+def test_filter_expressions_on_catalog_and_health(client: consul.Consul) -> None:
+    _register_web(client)
+    _, nodes = client.catalog.nodes(filter_expr='Node == "web-1"')
+    assert [n["Node"] for n in nodes] == ["web-1"]
+    _, services = client.catalog.services(filter_expr='"v2" in ServiceTags')
+    assert services == {"web": ["v2"]}
+    _, instances = client.catalog.service("web", filter_expr="ServicePort == 80")
+    assert [i["ServiceID"] for i in instances] == ["web-a"]
+    _, node = client.catalog.node("web-1", filter_expr="Service == nothing")
+    assert node["Services"] == {}
+    _, entries = client.health.service("web", filter_expr="Service.Port == 81")
+    assert [e["Service"]["ID"] for e in entries] == ["web-b"]
+    _, checks = client.health.state("any", filter_expr="Status == critical")
+    assert [c["CheckID"] for c in checks] == ["web-b-alive"]
+    with pytest.raises(consul.ConsulException):
+        client.catalog.nodes(filter_expr="not a valid expression((")

@@ -1,6 +1,6 @@
-"""/v1/catalog: register, deregister (writes) and nodes, services, service/<name>, node/<node> (blocking reads),
-with Consul's ``?tag=`` and ``?node-meta=key:value`` filters. ``?filter=`` (bexpr) is refused with a 400 rather
-than ignored: silently unfiltered results would be wrong results."""
+"""/v1/catalog: register, deregister (writes) and nodes, services, service/<name>, node/<node>, connect/<name>,
+datacenters (reads, blocking where Consul's are), with Consul's ``?tag=``, ``?node-meta=key:value`` and
+``?filter=`` (see `raftstore.agent.api.filter`) selections."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aiohttp import web
 from raftstore.agent import commands
 from raftstore.agent.api import params, render
 from raftstore.agent.api.body import DEREGISTER_REQUEST, REGISTER_REQUEST, decode, read_body
+from raftstore.agent.api.filter import Predicate, request_filter
 from raftstore.agent.api.keys import core_of
 from raftstore.agent.api.reads import check_datacenter, run_read
 from raftstore.agent.api.render import json_response
@@ -26,11 +27,6 @@ _MAX_BODY = 512 * 1024
 
 def _too_large(size: int) -> TooLarge:
     return TooLarge(f"Request body({size} bytes) too large, max size: {_MAX_BODY} bytes")
-
-
-def no_filter_expressions(request: web.Request) -> None:
-    if request.query.get("filter"):
-        raise InvalidRequest("Failed to create boolean expression evaluator: ?filter is not supported by raftstore")
 
 
 def from_peer(request: web.Request) -> bool:
@@ -62,14 +58,18 @@ async def deregister(request: web.Request) -> web.StreamResponse:
 
 
 async def nodes(request: web.Request) -> web.StreamResponse:
-    no_filter_expressions(request)
+    selected = request_filter(request.query)
     wanted = params.node_meta_filters(request.query)
     _, rows, headers = await run_read(request, lambda s, ws: s.nodes(ws))
     out = [render.node(r) for r in rows if meta_matches(r.get("Meta"), wanted)]
+    if selected is not None:
+        out = [n for n in out if selected(n)]
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
 
 
-def _services(store: StateStore, ws: WatchSet | None, wanted: dict[str, str]) -> tuple[int, dict[str, list[str]]]:
+def _services(
+    store: StateStore, ws: WatchSet | None, wanted: dict[str, str], selected: Predicate | None
+) -> tuple[int, dict[str, list[str]]]:
     tx = store.read()
     index = max_index(tx, SERVICES, NODES if wanted else SERVICES, ws=ws)
     if ws is not None:
@@ -79,7 +79,10 @@ def _services(store: StateStore, ws: WatchSet | None, wanted: dict[str, str]) ->
         rows = tx.get(SERVICES, "id")
     out: dict[str, list[str]] = {}
     for row in rows:
-        if wanted and not meta_matches((tx.first(NODES, "id", row["Node"]) or {}).get("Meta"), wanted):
+        node_row = tx.first(NODES, "id", row["Node"]) if wanted or selected else None
+        if wanted and not meta_matches((node_row or {}).get("Meta"), wanted):
+            continue
+        if selected is not None and not selected(render.catalog_service(row, node_row)):
             continue
         tags = out.setdefault(row["ServiceName"], [])
         for tag in row.get("ServiceTags") or []:
@@ -89,14 +92,19 @@ def _services(store: StateStore, ws: WatchSet | None, wanted: dict[str, str]) ->
 
 
 async def services(request: web.Request) -> web.StreamResponse:
-    no_filter_expressions(request)
+    selected = request_filter(request.query)
     wanted = params.node_meta_filters(request.query)
-    _, out, headers = await run_read(request, lambda s, ws: _services(s, ws, wanted))
+    _, out, headers = await run_read(request, lambda s, ws: _services(s, ws, wanted, selected))
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
 
 
 def service_rows(
-    store: StateStore, ws: WatchSet | None, name: str, tags: list[str], wanted: dict[str, str]
+    store: StateStore,
+    ws: WatchSet | None,
+    name: str,
+    tags: list[str],
+    wanted: dict[str, str],
+    selected: Predicate | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     index, rows = store.service_nodes(name, ws)
     tx = store.read()
@@ -107,24 +115,28 @@ def service_rows(
         node_row = tx.first(NODES, "id", row["Node"])
         if wanted and not meta_matches((node_row or {}).get("Meta"), wanted):
             continue
-        out.append(render.catalog_service(row, node_row))
+        rendered = render.catalog_service(row, node_row)
+        if selected is None or selected(rendered):
+            out.append(rendered)
     return index, out
 
 
 async def service(request: web.Request) -> web.StreamResponse:
-    no_filter_expressions(request)
+    selected = request_filter(request.query)
     name = request.match_info["service"]
     if not name:
         raise InvalidRequest("Missing service name")
     tags, wanted = params.tags(request.query), params.node_meta_filters(request.query)
     peer = from_peer(request)
-    _, out, headers = await run_read(request, lambda s, ws: service_rows(s, ws, name, tags, wanted))
+    _, out, headers = await run_read(request, lambda s, ws: service_rows(s, ws, name, tags, wanted, selected))
     if peer:
         out = []
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
 
 
-def _node_services(store: StateStore, ws: WatchSet | None, name: str) -> tuple[int, dict[str, Any] | None]:
+def _node_services(
+    store: StateStore, ws: WatchSet | None, name: str, selected: Predicate | None
+) -> tuple[int, dict[str, Any] | None]:
     tx = store.read()
     if ws is not None:
         watch, row = tx.first_watch(NODES, "id", name)
@@ -134,22 +146,25 @@ def _node_services(store: StateStore, ws: WatchSet | None, name: str) -> tuple[i
     index, rows = store.node_services(name, ws)
     if row is None:
         return index, None
-    return index, {"Node": render.node(row), "Services": {r["ServiceID"]: render.node_service(r) for r in rows}}
+    services = {r["ServiceID"]: render.node_service(r) for r in rows}
+    if selected is not None:  # Consul filters the entries of the Services map, not the whole document
+        services = {sid: svc for sid, svc in services.items() if selected(svc)}
+    return index, {"Node": render.node(row), "Services": services}
 
 
 async def node(request: web.Request) -> web.StreamResponse:
-    no_filter_expressions(request)
+    selected = request_filter(request.query)
     name = request.match_info["node"]
     if not name:
         raise InvalidRequest("Missing node name")
-    _, out, headers = await run_read(request, lambda s, ws: _node_services(s, ws, name))
+    _, out, headers = await run_read(request, lambda s, ws: _node_services(s, ws, name, selected))
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
     """Connect-capable instances of a service: raftstore's catalog stores no Connect proxies or native services,
     so the answer is always empty (with the service's index, so blocking clients work)."""
-    no_filter_expressions(request)
+    request_filter(request.query)  # a malformed expression is still a 400
     name = request.match_info["service"]
     _, _, headers = await run_read(request, lambda s, ws: s.service_nodes(name, ws))
     return json_response([], headers)

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from raftstore.agent.api import params, render
-from raftstore.agent.api.catalog import connect, from_peer, meta_matches, no_filter_expressions
-from raftstore.agent.api.keys import core_of
+from raftstore.agent.api.catalog import connect, from_peer, meta_matches
+from raftstore.agent.api.filter import Predicate, request_filter
 from raftstore.agent.api.reads import run_read
 from raftstore.agent.api.render import json_response
 from raftstore.agent.errors import InvalidRequest
@@ -18,8 +18,19 @@ from raftstore.state import StateStore
 _STATES = {"any", "passing", "warning", "critical"}
 
 
+def _checks(rows: list[dict[str, Any]], selected: Predicate | None) -> list[dict[str, Any]]:
+    checks = [render.health_check(c) for c in rows]
+    return checks if selected is None else [c for c in checks if selected(c)]
+
+
 def _service_health(
-    store: StateStore, ws: WatchSet | None, name: str, passing: bool, tags: list[str], wanted: dict[str, str]
+    store: StateStore,
+    ws: WatchSet | None,
+    name: str,
+    passing: bool,
+    tags: list[str],
+    wanted: dict[str, str],
+    selected: Predicate | None,
 ) -> tuple[int, list[dict[str, Any]]]:
     index, rows = store.check_service_nodes(name, ws, passing_only=passing)
     out = []
@@ -29,25 +40,27 @@ def _service_health(
             continue
         if wanted and not meta_matches((row["Node"] or {}).get("Meta"), wanted):
             continue
-        out.append(
-            {
-                "Node": render.node(row["Node"]),
-                "Service": render.node_service(svc),
-                "Checks": [render.health_check(c) for c in row["Checks"]],
-            }
-        )
+        entry = {
+            "Node": render.node(row["Node"]),
+            "Service": render.node_service(svc),
+            "Checks": [render.health_check(c) for c in row["Checks"]],
+        }
+        if selected is None or selected(entry):
+            out.append(entry)
     return index, out
 
 
 async def service(request: web.Request) -> web.StreamResponse:
-    no_filter_expressions(request)
+    selected = request_filter(request.query)
     name = request.match_info["service"]
     if not name:
         raise InvalidRequest("Missing service name")
     query = request.query
     passing = params.flag(query, "passing") and query.get("passing", "").lower() not in ("0", "false")
     tags, wanted = params.tags(query), params.node_meta_filters(query)
-    _, out, headers = await run_read(request, lambda s, ws: _service_health(s, ws, name, passing, tags, wanted))
+    _, out, headers = await run_read(
+        request, lambda s, ws: _service_health(s, ws, name, passing, tags, wanted, selected)
+    )
     if from_peer(request):
         out = []
     return json_response(out, headers, pretty=params.flag(query, "pretty"))
@@ -57,8 +70,9 @@ async def node(request: web.Request) -> web.StreamResponse:
     name = request.match_info["node"]
     if not name:
         raise InvalidRequest("Missing node name")
+    selected = request_filter(request.query)
     _, rows, headers = await run_read(request, lambda s, ws: s.node_checks(name, ws))
-    return json_response([render.health_check(c) for c in rows], headers, pretty=params.flag(request.query, "pretty"))
+    return json_response(_checks(rows, selected), headers, pretty=params.flag(request.query, "pretty"))
 
 
 async def checks(request: web.Request) -> web.StreamResponse:
@@ -66,9 +80,11 @@ async def checks(request: web.Request) -> web.StreamResponse:
     if not name:
         raise InvalidRequest("Missing service name")
 
+    selected = request_filter(request.query)
+
     def query(store: StateStore, ws: WatchSet | None) -> tuple[int, list[dict[str, Any]]]:
         index, rows = store.checks_in_state("any", ws)
-        return index, [render.health_check(c) for c in rows if c.get("ServiceName") == name]
+        return index, _checks([c for c in rows if c.get("ServiceName") == name], selected)
 
     _, out, headers = await run_read(request, query)
     return json_response(out, headers, pretty=params.flag(request.query, "pretty"))
@@ -78,9 +94,9 @@ async def state(request: web.Request) -> web.StreamResponse:
     wanted_state = request.match_info["state"]
     if wanted_state not in _STATES:
         raise InvalidRequest(f"Invalid check state {wanted_state!r:.40}")
-    core_of(request)
+    selected = request_filter(request.query)
     _, rows, headers = await run_read(request, lambda s, ws: s.checks_in_state(wanted_state, ws))
-    return json_response([render.health_check(c) for c in rows], headers, pretty=params.flag(request.query, "pretty"))
+    return json_response(_checks(rows, selected), headers, pretty=params.flag(request.query, "pretty"))
 
 
 def add_routes(app: web.Application) -> None:
