@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from raftstore.agent.config import AgentConfig
-from raftstore.agent.server import AgentThread
+from raftstore.agent.factory import make_backend
+from raftstore.agent.server import AgentThread, BackendFactory
 
 TOKEN = "s3cr3t-management-token"
 
@@ -32,10 +33,18 @@ def dev_config(**overrides: Any) -> AgentConfig:
 
 
 @pytest.fixture
-def agent_factory() -> Iterator[Callable[..., AgentThread]]:
+def backend_factory() -> BackendFactory:
+    """What runs under the agents of these tests: the agent's own `make_backend` (so a Raft backend wired there is
+    tested by this whole suite); override this fixture to run the suite on another backend."""
+    return make_backend
+
+
+@pytest.fixture
+def agent_factory(backend_factory: BackendFactory) -> Iterator[Callable[..., AgentThread]]:
     started: list[AgentThread] = []
 
     def start(config: AgentConfig | None = None, **kwargs: Any) -> AgentThread:
+        kwargs.setdefault("backend_factory", backend_factory)
         thread = AgentThread(config or dev_config(), **kwargs)
         thread.start()
         started.append(thread)

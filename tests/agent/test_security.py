@@ -34,6 +34,9 @@ PROTECTED = [
     ("PUT", "/v1/snapshot", b"not an archive"),
     ("GET", "/v1/operator/raft/configuration", None),
     ("DELETE", "/v1/operator/raft/peer?id=nobody", None),
+    ("POST", "/v1/operator/raft/transfer-leader", None),
+    ("GET", "/v1/operator/autopilot/configuration", None),
+    ("PUT", "/v1/operator/autopilot/configuration", json.dumps({"CleanupDeadServers": True})),
 ]
 OPEN = [
     "/v1/kv/k",
