@@ -6,17 +6,21 @@ Every agent a test starts is stopped at teardown, even when the test fails.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import consul
 import pytest
 import requests
 
+from raftstore.agent.backend import ApplyResult, NotLeaderError, RaftServerInfo
 from raftstore.agent.config import AgentConfig
+from raftstore.agent.direct import DirectBackend
 from raftstore.agent.factory import make_backend
 from raftstore.agent.server import AgentThread, BackendFactory
+from raftstore.fsm import MessageType
+from raftstore.state import StateStore
 
 TOKEN = "s3cr3t-management-token"
 
@@ -126,3 +130,65 @@ def raw(agent: AgentThread) -> Iterator[Raw]:
     r = Raw(f"http://{agent.http_address}")
     yield r
     r.close()
+
+
+class FollowerBackend:
+    """A follower as the HTTP layer sees one: a local state store that is never written (so a stale read shows
+    what a lagging follower would), and NotLeaderError pointing at `leader_http` for anything the leader must do."""
+
+    def __init__(self, node_name: str, leader_http: Callable[[], str | None]) -> None:
+        self.node_name = node_name
+        self.datacenter = "dc1"
+        self._local = DirectBackend(node_name=node_name)
+        self._leader_http = leader_http
+        self.calls: list[str] = []
+
+    def _refuse(self, what: str) -> NotLeaderError:
+        self.calls.append(what)
+        return NotLeaderError("not the leader", self._leader_http())
+
+    @property
+    def state(self) -> StateStore:
+        return self._local.state
+
+    async def apply(self, msg_type: MessageType, body: Mapping[str, Any]) -> ApplyResult:
+        raise self._refuse("apply")
+
+    async def verify_leader(self) -> None:
+        raise self._refuse("verify_leader")
+
+    def is_leader(self) -> bool:
+        return False
+
+    def known_leader(self) -> bool:
+        return self._leader_http() is not None
+
+    def leader_address(self) -> str:
+        return "127.0.0.1:8300" if self._leader_http() else ""
+
+    def last_contact_ms(self) -> int:
+        return 25
+
+    def raft_configuration(self) -> tuple[int, list[RaftServerInfo]]:
+        return 0, []
+
+    async def remove_peer(self, *, server_id: str | None = None, address: str | None = None) -> None:
+        raise self._refuse("remove_peer")
+
+    async def snapshot_save(self, out: BinaryIO) -> int:
+        raise self._refuse("snapshot_save")
+
+    async def snapshot_restore(self, archive: BinaryIO) -> None:
+        raise self._refuse("snapshot_restore")
+
+    def stats(self) -> dict[str, dict[str, str]]:
+        return {"raft": {"state": "Follower"}}
+
+    async def close(self) -> None:
+        await self._local.close()
+
+
+@pytest.fixture
+def follower_backend() -> type[FollowerBackend]:
+    """`FollowerBackend`, for tests that run an agent as a follower of another one."""
+    return FollowerBackend

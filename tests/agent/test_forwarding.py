@@ -6,75 +6,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import Any
 
 import consul
 import pytest
 import requests
 
-from raftstore.agent.backend import ApplyResult, NotLeaderError, RaftServerInfo
 from raftstore.agent.config import AgentConfig
-from raftstore.agent.direct import DirectBackend
 from raftstore.agent.server import AgentThread
-from raftstore.fsm import MessageType
-from raftstore.state import StateStore
-
-
-class FollowerBackend:
-    """A follower as the HTTP layer sees one: a local state store that is never written (so a stale read shows
-    what a lagging follower would), and NotLeaderError pointing at `leader_http` for anything the leader must do."""
-
-    def __init__(self, node_name: str, leader_http: Callable[[], str | None]) -> None:
-        self.node_name = node_name
-        self.datacenter = "dc1"
-        self._local = DirectBackend(node_name=node_name)
-        self._leader_http = leader_http
-        self.calls: list[str] = []
-
-    def _refuse(self, what: str) -> NotLeaderError:
-        self.calls.append(what)
-        return NotLeaderError("not the leader", self._leader_http())
-
-    @property
-    def state(self) -> StateStore:
-        return self._local.state
-
-    async def apply(self, msg_type: MessageType, body: Mapping[str, Any]) -> ApplyResult:
-        raise self._refuse("apply")
-
-    async def verify_leader(self) -> None:
-        raise self._refuse("verify_leader")
-
-    def is_leader(self) -> bool:
-        return False
-
-    def known_leader(self) -> bool:
-        return self._leader_http() is not None
-
-    def leader_address(self) -> str:
-        return "127.0.0.1:8300" if self._leader_http() else ""
-
-    def last_contact_ms(self) -> int:
-        return 25
-
-    def raft_configuration(self) -> tuple[int, list[RaftServerInfo]]:
-        return 0, []
-
-    async def remove_peer(self, *, server_id: str | None = None, address: str | None = None) -> None:
-        raise self._refuse("remove_peer")
-
-    async def snapshot_save(self, out: BinaryIO) -> int:
-        raise self._refuse("snapshot_save")
-
-    async def snapshot_restore(self, archive: BinaryIO) -> None:
-        raise self._refuse("snapshot_restore")
-
-    def stats(self) -> dict[str, dict[str, str]]:
-        return {"raft": {"state": "Follower"}}
-
-    async def close(self) -> None:
-        await self._local.close()
 
 
 def _config(name: str, **overrides: Any) -> AgentConfig:
@@ -82,12 +22,12 @@ def _config(name: str, **overrides: Any) -> AgentConfig:
 
 
 @pytest.fixture
-def pair(agent_factory: Callable[..., AgentThread]) -> tuple[AgentThread, AgentThread, FollowerBackend]:
+def pair(agent_factory: Callable[..., AgentThread], follower_backend: Any) -> tuple[AgentThread, AgentThread, Any]:
     leader = agent_factory(_config("leader"))
-    holder: dict[str, FollowerBackend] = {}
+    holder: dict[str, Any] = {}
 
-    async def make(config: AgentConfig) -> FollowerBackend:
-        holder["b"] = FollowerBackend("follower", lambda: leader.http_address)
+    async def make(config: AgentConfig) -> Any:
+        holder["b"] = follower_backend("follower", lambda: leader.http_address)
         return holder["b"]
 
     follower = agent_factory(_config("follower"), backend_factory=make)
@@ -148,11 +88,11 @@ def test_snapshot_and_session_renew_through_a_follower(pair, consul_for) -> None
     assert via.session.renew(session)["ID"] == session
 
 
-def test_forwarding_carries_the_token(agent_factory, consul_for) -> None:  # type: ignore[no-untyped-def]
+def test_forwarding_carries_the_token(agent_factory, consul_for, follower_backend) -> None:  # type: ignore[no-untyped-def]
     leader = agent_factory(_config("leader", token="tok"))
 
-    async def make(config: AgentConfig) -> FollowerBackend:
-        return FollowerBackend("follower", lambda: leader.http_address)
+    async def make(config: AgentConfig) -> Any:
+        return follower_backend("follower", lambda: leader.http_address)
 
     follower = agent_factory(_config("follower", token="tok"), backend_factory=make)
     assert consul_for(follower, token="tok").kv.put("k", "v") is True
@@ -160,11 +100,11 @@ def test_forwarding_carries_the_token(agent_factory, consul_for) -> None:  # typ
         consul_for(follower, token="nope").kv.put("k", "v")
 
 
-def test_one_hop_only(agent_factory) -> None:  # type: ignore[no-untyped-def]
+def test_one_hop_only(agent_factory, follower_backend) -> None:  # type: ignore[no-untyped-def]
     addresses: dict[str, str] = {}
 
-    async def make(config: AgentConfig) -> FollowerBackend:
-        return FollowerBackend("confused", lambda: addresses.get("self"))  # names itself as the leader
+    async def make(config: AgentConfig) -> Any:
+        return follower_backend("confused", lambda: addresses.get("self"))  # names itself as the leader
 
     confused = agent_factory(_config("confused"), backend_factory=make, ready_timeout=0.5)
     addresses["self"] = confused.http_address
@@ -172,9 +112,9 @@ def test_one_hop_only(agent_factory) -> None:  # type: ignore[no-untyped-def]
     assert answer.status_code == 500 and "No cluster leader" in answer.text
 
 
-def test_no_known_leader(agent_factory) -> None:  # type: ignore[no-untyped-def]
-    async def make(config: AgentConfig) -> FollowerBackend:
-        return FollowerBackend("orphan", lambda: None)
+def test_no_known_leader(agent_factory, follower_backend) -> None:  # type: ignore[no-untyped-def]
+    async def make(config: AgentConfig) -> Any:
+        return follower_backend("orphan", lambda: None)
 
     orphan = agent_factory(_config("orphan"), backend_factory=make, ready_timeout=0.2)
     base = f"http://{orphan.http_address}"
@@ -185,9 +125,9 @@ def test_no_known_leader(agent_factory) -> None:  # type: ignore[no-untyped-def]
     assert stale.status_code == 404 and stale.headers["X-Consul-KnownLeader"] == "false"
 
 
-def test_unreachable_leader(agent_factory) -> None:  # type: ignore[no-untyped-def]
-    async def make(config: AgentConfig) -> FollowerBackend:
-        return FollowerBackend("lonely", lambda: "127.0.0.1:9")  # nothing listens on the discard port
+def test_unreachable_leader(agent_factory, follower_backend) -> None:  # type: ignore[no-untyped-def]
+    async def make(config: AgentConfig) -> Any:
+        return follower_backend("lonely", lambda: "127.0.0.1:9")  # nothing listens on the discard port
 
     lonely = agent_factory(_config("lonely"), backend_factory=make, ready_timeout=0.2)
     answer = requests.put(f"http://{lonely.http_address}/v1/kv/k", data=json.dumps("v"), timeout=30)

@@ -1,8 +1,9 @@
 """`AgentCore`: what one server runs besides its backend, whether it serves HTTP or is embedded.
 
-It owns the leader's duties (TTL session timers, catalog registration of the servers, tombstone reaping) and the
-few agent operations that are not plain FSM commands (session renewal, which Consul handles on the leader without
-a Raft write). The HTTP API and the embedding API both sit on one `AgentCore`.
+It owns the leader's duties (TTL session timers, catalog registration of the servers, tombstone reaping), the
+agent's own services and TTL checks (`LocalAgent`), and the few agent operations that are not plain FSM
+commands (session renewal, which Consul handles on the leader without a Raft write). The HTTP API and the
+embedding API both sit on one `AgentCore`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from raftstore.agent.commands import Limits
 from raftstore.agent.config import AgentConfig
 from raftstore.agent.errors import NotFound
 from raftstore.agent.leader import LeaderDuties, SessionTimers, TombstoneGC
+from raftstore.agent.local import LocalAgent
 
 VERSION = "1.21.0"
 """The Consul version raftstore's HTTP API answers as (agent/self's Config.Version): the API subset it follows."""
@@ -31,6 +33,7 @@ class AgentCore:
         self.timers = SessionTimers()
         self.tombstones = TombstoneGC(ttl=config.tombstone_ttl, granularity=config.tombstone_granularity)
         self.duties: LeaderDuties | None = None
+        self.local: LocalAgent | None = None
         self.closing: asyncio.Event | None = None
 
     @property
@@ -42,6 +45,8 @@ class AgentCore:
         self.closing = asyncio.Event()
         self.duties = LeaderDuties(self.backend, self.timers, self.tombstones)
         self.duties.start()
+        self.local = LocalAgent(self.backend)
+        self.local.start()
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until this server (as leader) has registered itself, or a leader exists elsewhere."""
@@ -58,6 +63,8 @@ class AgentCore:
         """Stop the duties and wake every blocking query; the caller closes the backend."""
         if self.closing is not None:
             self.closing.set()
+        if self.local is not None:
+            await self.local.stop()
         if self.duties is not None:
             await self.duties.stop()
 

@@ -116,7 +116,11 @@ def _members(request: web.Request) -> list[dict[str, Any]]:
 
 
 async def agent_members(request: web.Request) -> web.StreamResponse:
-    return json_response(_members(request), pretty=params.flag(request.query, "pretty"))
+    members = _members(request)
+    if params.flag(request.query, "wan"):  # the WAN pool names servers <node>.<datacenter>
+        datacenter = core_of(request).backend.datacenter
+        members = [{**m, "Name": f"{m['Name']}.{datacenter}"} for m in members]
+    return json_response(members, pretty=params.flag(request.query, "pretty"))
 
 
 async def agent_self(request: web.Request) -> web.StreamResponse:
@@ -136,6 +140,16 @@ async def agent_self(request: web.Request) -> web.StreamResponse:
             "Revision": f"raftstore-{__version__}",
             "Server": True,
             "Version": VERSION,
+        },
+        "DebugConfig": {
+            "Datacenter": backend.datacenter,
+            "NodeName": backend.node_name,
+            "ServerMode": True,
+            "DevMode": config.dev,
+            "DataDir": config.data_dir or "",
+            "HTTPAddrs": [f"{'https' if config.tls else 'tcp'}://{config.advertise_http or config.http_addr}"],
+            "BootstrapExpect": config.bootstrap_expect,
+            "RetryJoinLAN": list(config.retry_join),
         },
         "Coord": None,
         "Member": member,

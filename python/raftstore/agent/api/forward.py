@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import IO
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
 
 import aiohttp
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp import web
 from raftstore.agent.api.body import BODY_KEY
 from raftstore.agent.api.errors import NO_LEADER, text_response
 from raftstore.agent.api.keys import request_key
+from raftstore.agent.errors import CommandRejected
 from raftstore.agent.logs import kv
 
 log = logging.getLogger("raftstore.agent.http")
@@ -61,6 +63,27 @@ class Forwarder:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    def relay_writer(self, token: str | None) -> Callable[[str, str, dict[str, Any]], Awaitable[None]]:
+        """A function sending one catalog write (JSON body) to the leader's HTTP API with this agent's token:
+        for writes the agent makes on its own behalf (its services and checks), which must not be forwarded as
+        the client's request (that would register them on the leader's node)."""
+
+        async def relay(leader_http: str, path: str, body: dict[str, Any]) -> None:
+            headers = {FORWARDED_HEADER: "1"}
+            if token:
+                headers["X-Consul-Token"] = token
+            url = f"{self.scheme}://{leader_http}{path}"
+            ssl_arg = self.ssl_context if self.ssl_context is not None else True
+            try:
+                async with self.session().put(url, json=body, headers=headers, ssl=ssl_arg) as answer:
+                    text = await answer.text()
+                    if answer.status != 200:
+                        raise CommandRejected(f"the leader refused the catalog write: {answer.status} {text}")
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                raise CommandRejected(f"failed to reach the leader at {leader_http}: {error}") from None
+
+        return relay
 
     async def forward(self, request: web.Request, leader_http: str | None) -> web.StreamResponse:
         if not leader_http or request.headers.get(FORWARDED_HEADER):
