@@ -11,6 +11,7 @@ import consul
 import pytest
 
 from raftstore.agent.server import AgentThread
+from raftstore.fsm import MessageType
 
 
 def _wait_for(condition, timeout: float = 15.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
@@ -340,3 +341,16 @@ def test_filter_expressions_on_catalog_and_health(client: consul.Consul) -> None
     assert [c["CheckID"] for c in checks] == ["web-b-alive"]
     with pytest.raises(consul.ConsulException):
         client.catalog.nodes(filter_expr="not a valid expression((")
+
+
+def test_leader_reaps_old_tombstones(agent_factory) -> None:  # type: ignore[no-untyped-def]
+    from raftstore.agent.config import AgentConfig
+
+    agent = agent_factory(
+        AgentConfig(dev=True, node_name="gc", http_addr="127.0.0.1:0", tombstone_ttl=0.3, tombstone_granularity=0.05)
+    )
+    backend = agent.agent.core.backend
+    agent.call(backend.apply(MessageType.KVS, {"Op": "set", "DirEnt": {"Key": "doomed", "Value": b"v"}}))
+    agent.call(backend.apply(MessageType.KVS, {"Op": "delete", "DirEnt": {"Key": "doomed"}}))
+    assert [t.Key for t in backend.state.tombstones()] == ["doomed"]
+    _wait_for(lambda: backend.state.tombstones() == [])

@@ -50,7 +50,8 @@ def response_of(result: ApplyResult) -> Any:
     return result.response
 
 
-async def _apply(backend: ServerBackend, msg_type: MessageType, body: Mapping[str, Any]) -> Any:
+async def apply_command(backend: ServerBackend, msg_type: MessageType, body: Mapping[str, Any]) -> Any:
+    """Apply one FSM command and return its answer (`response_of`)."""
     return response_of(await backend.apply(msg_type, body))
 
 
@@ -99,7 +100,9 @@ async def kv_put(
         entry["Session"] = release
     else:
         op = "set"
-    answer = await _apply(backend, MessageType.KVS, {"Datacenter": backend.datacenter, "Op": op, "DirEnt": entry})
+    answer = await apply_command(
+        backend, MessageType.KVS, {"Datacenter": backend.datacenter, "Op": op, "DirEnt": entry}
+    )
     return True if op == "set" else bool(answer)
 
 
@@ -117,7 +120,9 @@ async def kv_delete(backend: ServerBackend, key: str, *, recurse: bool = False, 
         op, entry = "delete-cas", {"Key": key, "ModifyIndex": cas}
     else:
         op, entry = "delete", {"Key": key}
-    answer = await _apply(backend, MessageType.KVS, {"Datacenter": backend.datacenter, "Op": op, "DirEnt": entry})
+    answer = await apply_command(
+        backend, MessageType.KVS, {"Datacenter": backend.datacenter, "Op": op, "DirEnt": entry}
+    )
     return bool(answer) if op == "delete-cas" else True
 
 
@@ -193,13 +198,13 @@ async def session_create(
     backend: ServerBackend, spec: Mapping[str, Any], default_node: str, limits: Limits = Limits()
 ) -> str:
     session = session_request(spec, default_node, limits)
-    return str(await _apply(backend, MessageType.SESSION, {"Op": "create", "Session": session}))
+    return str(await apply_command(backend, MessageType.SESSION, {"Op": "create", "Session": session}))
 
 
 async def session_destroy(backend: ServerBackend, session_id: str) -> None:
     if not session_id:
         raise InvalidRequest("Missing session")
-    await _apply(backend, MessageType.SESSION, {"Op": "destroy", "Session": {"ID": session_id}})
+    await apply_command(backend, MessageType.SESSION, {"Op": "destroy", "Session": {"ID": session_id}})
 
 
 # ------------------------------------------------------------------------------------------------------ catalog
@@ -226,7 +231,7 @@ async def register(backend: ServerBackend, request: Mapping[str, Any]) -> None:
             body[field] = _fill_check(value, body["Node"])
         elif isinstance(value, list):
             body[field] = [_fill_check(c, body["Node"]) if isinstance(c, Mapping) else c for c in value]
-    await _apply(backend, MessageType.REGISTER, body)
+    await apply_command(backend, MessageType.REGISTER, body)
 
 
 def _fill_check(check: Mapping[str, Any], node: str) -> dict[str, Any]:
@@ -244,7 +249,7 @@ async def deregister(backend: ServerBackend, request: Mapping[str, Any]) -> None
         raise InvalidRequest("Must provide node")
     body = {k: request[k] for k in ("Node", "ServiceID", "CheckID") if request.get(k)}
     body["Datacenter"] = request.get("Datacenter") or backend.datacenter
-    await _apply(backend, MessageType.DEREGISTER, body)
+    await apply_command(backend, MessageType.DEREGISTER, body)
 
 
 # ------------------------------------------------------------------------------------------------------ txn
@@ -254,13 +259,13 @@ async def txn(backend: ServerBackend, ops: Sequence[Mapping[str, Any]], limits: 
     """Apply FSM-shaped TxnOps atomically; returns Consul's TxnResponse {"Results", "Errors"}."""
     if len(ops) > limits.txn_max_ops:
         raise TooLarge(f"Transaction contains too many operations ({len(ops)} > {limits.txn_max_ops})")
-    answer = await _apply(backend, MessageType.TXN, {"Datacenter": backend.datacenter, "Ops": list(ops)})
+    answer = await apply_command(backend, MessageType.TXN, {"Datacenter": backend.datacenter, "Ops": list(ops)})
     if not isinstance(answer, dict):
         raise CommandRejected(f"unexpected transaction response {answer!r:.80}")
     return answer
 
 
 async def reap_tombstones(backend: ServerBackend, reap_index: int) -> None:
-    await _apply(
+    await apply_command(
         backend, MessageType.TOMBSTONE, {"Datacenter": backend.datacenter, "Op": "reap", "ReapIndex": reap_index}
     )

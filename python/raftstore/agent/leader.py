@@ -140,6 +140,7 @@ class LeaderDuties:
         self._leading = False
         self._last_reconcile = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._last_problem = ""
         self.ready = asyncio.Event()
         """Set once the first pass as leader has registered this server (sessions need its serfHealth check)."""
 
@@ -157,12 +158,17 @@ class LeaderDuties:
         while True:
             try:
                 await self.run_once()
+                self._last_problem = ""
             except asyncio.CancelledError:
                 raise
             except (AgentError, BackendError) as error:  # lost leadership mid-way, shutting down ...: try again
-                log.info(kv("leader duty postponed", error=str(error)))
-            except Exception:  # a bug must not stop session expiry for good
-                log.exception("leader duty failed")
+                if str(error) != self._last_problem:  # once per distinct problem, not once per tick
+                    log.info(kv("leader duty postponed", error=str(error)))
+                    self._last_problem = str(error)
+            except Exception as error:  # a bug must not stop session expiry for good
+                if repr(error) != self._last_problem:
+                    log.exception("leader duty failed")
+                    self._last_problem = repr(error)
             await asyncio.sleep(self.tick)
 
     async def run_once(self) -> None:
@@ -211,7 +217,7 @@ async def reconcile_servers(backend: ServerBackend) -> None:
         if has_node and healthy and has_service:
             continue
         port_number = int(port) if port.isdigit() else 8300
-        await commands._apply(
+        await commands.apply_command(
             backend,
             MessageType.REGISTER,
             {
