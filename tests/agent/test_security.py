@@ -3,6 +3,7 @@ out of logs, HTTPS with and without client-certificate verification, and the con
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -191,3 +192,41 @@ def test_connection_limit_per_client(agent_factory: Callable[..., AgentThread]) 
             pass
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+def test_silent_connections_are_closed(agent_factory: Callable[..., AgentThread]) -> None:
+    agent = agent_factory(_config(token=None, http_first_byte_timeout=0.2, http_max_conns_per_client=2))
+    host, port = agent.http_address.rsplit(":", 1)
+    silent = [socket.create_connection((host, int(port)), timeout=20) for _ in range(2)]
+    try:
+        for sock in silent:
+            with contextlib.suppress(ConnectionResetError):
+                assert sock.recv(1) == b""  # closed by the agent, not by the recv timeout (which would raise)
+    finally:
+        for sock in silent:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # their slots are free again
+        try:
+            if requests.get(f"http://{agent.http_address}/v1/status/leader", timeout=5).status_code == 200:
+                break
+        except requests.exceptions.ConnectionError:
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_internal_errors_are_500_without_details(agent_factory: Callable[..., AgentThread]) -> None:
+    from raftstore.agent.direct import DirectBackend
+
+    class Broken(DirectBackend):
+        async def apply(self, msg_type: Any, body: Any) -> Any:
+            raise RuntimeError("secret internals")
+
+    async def make(config: AgentConfig) -> Broken:
+        return Broken(node_name=config.node_name)
+
+    agent = agent_factory(_config(token=None), backend_factory=make, ready_timeout=0.5)
+    answer = _call(agent, "PUT", "/v1/kv/k", b"v")
+    assert answer.status_code == 500 and answer.text == "internal error"
+    assert _call(agent, "GET", "/v1/status/leader", None).status_code == 200

@@ -46,6 +46,7 @@ class AgentConfig:
     http_max_conns_per_client: int = 200
     http_max_conns: int = 4096
     http_max_header_size: int = 16 * 1024
+    http_first_byte_timeout: float = 30.0
     snapshot_max_size: int = 16 << 30
     tombstone_ttl: float = 15 * 60.0
     tombstone_granularity: float = 30.0
@@ -93,7 +94,14 @@ def split_host_port(text: str, what: str = "address") -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-_DURATION_KEYS = {"session_ttl_min", "max_query_time", "default_query_time", "tombstone_ttl", "tombstone_granularity"}
+_DURATION_KEYS = {
+    "http_first_byte_timeout",
+    "session_ttl_min",
+    "max_query_time",
+    "default_query_time",
+    "tombstone_ttl",
+    "tombstone_granularity",
+}
 _ALIASES = {
     # Consul's config-file names for what raftstore calls differently.
     "server": None,  # raftstore agents are always servers

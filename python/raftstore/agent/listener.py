@@ -3,8 +3,8 @@ optional TLS, and connection limits.
 
 Limits (Consul's ``limits.http_max_conns_per_client``, plus a total cap): a connection over either limit is
 closed at once, before a byte of it is read, so a client opening thousands of idle connections cannot starve the
-others. The limit sits in a thin protocol wrapper around aiohttp's request handler, counting connections per client
-IP address.
+others; a connection that sends nothing within ``http_first_byte_timeout`` is closed too. Both sit in a thin
+protocol wrapper around aiohttp's request handler, which counts connections per client IP address.
 """
 
 from __future__ import annotations
@@ -100,12 +100,15 @@ class ConnectionLimiter:
 
 
 class _Guarded(asyncio.Protocol):
-    """aiohttp's request handler behind a connection-count check."""
+    """aiohttp's request handler behind a connection-count check, and a deadline for a new connection's first
+    bytes (aiohttp waits for them forever, so idle connections would hold their slots until the client left)."""
 
-    def __init__(self, inner: Any, limiter: ConnectionLimiter) -> None:
+    def __init__(self, inner: Any, limiter: ConnectionLimiter, first_byte_timeout: float) -> None:
         self._inner = inner
         self._limiter = limiter
+        self._first_byte_timeout = first_byte_timeout
         self._client: str | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -115,9 +118,13 @@ class _Guarded(asyncio.Protocol):
             transport.close()
             return
         self._client = client
+        self._idle = asyncio.get_running_loop().call_later(self._first_byte_timeout, transport.close)
         self._inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         if self._client is None:
             return
         self._limiter.release(self._client)
@@ -125,6 +132,9 @@ class _Guarded(asyncio.Protocol):
         self._inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -141,7 +151,7 @@ class _Guarded(asyncio.Protocol):
 class LimitedSite(web.BaseSite):
     """An aiohttp site on a pre-bound socket with connection limits."""
 
-    __slots__ = ("_limiter", "_sock")
+    __slots__ = ("_first_byte_timeout", "_limiter", "_sock")
 
     def __init__(
         self,
@@ -149,10 +159,12 @@ class LimitedSite(web.BaseSite):
         sock: socket.socket,
         limiter: ConnectionLimiter,
         ssl_context: ssl.SSLContext | None,
+        first_byte_timeout: float = 30.0,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._sock = sock
         self._limiter = limiter
+        self._first_byte_timeout = first_byte_timeout
 
     @property
     def name(self) -> str:
@@ -165,7 +177,7 @@ class LimitedSite(web.BaseSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Guarded(server(), self._limiter), sock=self._sock, ssl=self._ssl_context
+            lambda: _Guarded(server(), self._limiter, self._first_byte_timeout), sock=self._sock, ssl=self._ssl_context
         )
 
 

@@ -85,7 +85,9 @@ class Agent:
             )
             await self._runner.setup()
             limiter = ConnectionLimiter(config.http_max_conns_per_client, config.http_max_conns)
-            await LimitedSite(self._runner, self._sock, limiter, ssl_context).start()
+            await LimitedSite(
+                self._runner, self._sock, limiter, ssl_context, first_byte_timeout=config.http_first_byte_timeout
+            ).start()
         await self.core.wait_ready(ready_timeout)
         log.info(
             kv(
