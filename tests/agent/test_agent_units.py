@@ -366,3 +366,25 @@ def test_malformed_filters(expression: str) -> None:
 
     with pytest.raises(InvalidRequest, match="Failed to create boolean expression evaluator"):
         compile_filter(expression)
+
+
+def test_agent_flags_parse_in_both_styles() -> None:
+    import argparse
+
+    from raftstore.agent.cli import add_commands
+
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["agent", "-retry-join", "10.0.0.1:8300", "10.0.0.2:8300", "--retry-join", "10.0.0.3:8300", "--node", "n1"]
+        + ["-data-dir", "/var/lib/raftstore", "--bootstrap-expect", "3", "-raft-addr", "10.0.0.1:8300", "-token", "t"]
+    )
+    assert args.retry_join == ["10.0.0.1:8300", "10.0.0.2:8300", "10.0.0.3:8300"]
+    assert (args.node_name, args.data_dir, args.bootstrap_expect, args.raft_addr, args.token) == (
+        "n1",
+        "/var/lib/raftstore",
+        3,
+        "10.0.0.1:8300",
+        "t",
+    )
+    assert args.dev is None and args.http_addr is None  # not given: the config file or the default decides

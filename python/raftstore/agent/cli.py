@@ -39,7 +39,7 @@ def add_commands(commands: Any) -> None:
     _flag(agent, "http-addr", dest="http_addr", default=None, help="HTTP API address (default 127.0.0.1:8500)")
     _flag(agent, "raft-addr", dest="raft_addr", default=None, help="Raft RPC address (default 127.0.0.1:8300)")
     _flag(agent, "bootstrap-expect", dest="bootstrap_expect", type=int, default=None)
-    _flag(agent, "retry-join", dest="retry_join", action="append", default=None, metavar="ADDR")
+    _flag(agent, "retry-join", dest="retry_join", action="extend", nargs="+", default=None, metavar="ADDR")
     _flag(agent, "config-file", dest="config_files", action="append", default=[], metavar="FILE")
     _flag(agent, "token", default=None, help="management token required for writes, snapshots, operator")
     _flag(agent, "tls-cert-file", dest="tls_cert_file", default=None)
