@@ -375,10 +375,9 @@ def test_agent_flags_parse_in_both_styles() -> None:
 
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        ["agent", "-retry-join", "10.0.0.1:8300", "10.0.0.2:8300", "--retry-join", "10.0.0.3:8300", "--node", "n1"]
-        + ["-data-dir", "/var/lib/raftstore", "--bootstrap-expect", "3", "-raft-addr", "10.0.0.1:8300", "-token", "t"]
-    )
+    joins = ["-retry-join", "10.0.0.1:8300", "10.0.0.2:8300", "--retry-join", "10.0.0.3:8300"]
+    server = ["-data-dir", "/var/lib/raftstore", "--bootstrap-expect", "3", "-raft-addr", "10.0.0.1:8300"]
+    args = parser.parse_args(["agent", *joins, "--node", "n1", *server, "-token", "t"])
     assert args.retry_join == ["10.0.0.1:8300", "10.0.0.2:8300", "10.0.0.3:8300"]
     assert (args.node_name, args.data_dir, args.bootstrap_expect, args.raft_addr, args.token) == (
         "n1",
