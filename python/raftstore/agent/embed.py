@@ -54,7 +54,9 @@ class Server:
         elif settings:
             config = dataclasses.replace(config, **settings)
         if http_addr is not None:
-            config.http_addr = http_addr
+            config = dataclasses.replace(config, http_addr=http_addr)
+        else:
+            config = dataclasses.replace(config)  # the agent fills in fields (advertise_http): never the caller's
         config.validate()
         self._thread = AgentThread(config, serve_http=http_addr is not None, backend_factory=backend_factory)
 
