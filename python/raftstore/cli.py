@@ -2,7 +2,8 @@
 
 ``demo`` is a short tour of what is built (the radix tree that the state store will sit on); ``snapshot inspect``
 reads a snapshot archive (Consul's or raftstore's) or an internal state.bin; ``bench`` compares raftstore's layers
-with their peers on this machine. Later layers add ``agent`` (the server) and ``snapshot save/restore``.
+with their peers on this machine. ``agent`` runs a server with Consul's HTTP API; ``kv``, ``members``,
+``operator raft`` and ``info`` talk to one (raftstore.agent.cli). Later layers add ``snapshot save/restore``.
 """
 
 from __future__ import annotations
@@ -154,7 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from raftstore.snapshot import command as snapshot_command
 
     snapshot_command.add_arguments(snapshot)
+    from raftstore.agent import cli as agent_cli
+
+    agent_cli.add_commands(commands)
     args = parser.parse_args(argv)
+    handled = agent_cli.run(args)
+    if handled is not None:
+        return handled
     if args.command == "demo":
         return _demo(args.keys)
     if args.command == "bench":

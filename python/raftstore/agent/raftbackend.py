@@ -138,6 +138,8 @@ class RaftBackend:
         if match is None:
             wanted = f"id {server_id!r}" if server_id else f"address {address!r}"
             raise BackendError(f"no server with {wanted} in the Raft configuration")
+        if len(configuration.servers) == 1:
+            raise BackendError("cannot remove the only server of a single-server cluster")
         await self._wait(self.node.remove_server(match.id))
 
     async def leadership_transfer(self, server_id: str | None = None) -> None:
@@ -263,9 +265,15 @@ async def start_raft_backend(config: Any) -> RaftBackend:
             election_timeout=DEV_TIMEOUT,
             leader_lease_timeout=DEV_TIMEOUT,
         )
-        node = Node(
-            raft_config, fsm, memory, memory, MemorySnapshotStore(), memory_transport(InMemoryNetwork()), meta=meta
-        )
+        network_transport = memory_transport(InMemoryNetwork())
+
+        def advertised(local_id: str, on_message: Any) -> Any:
+            # A lone dev server never dials anyone; it reports the Raft address it was given, as Consul's does.
+            transport = network_transport(local_id, on_message)
+            transport.address = config.raft_addr
+            return transport
+
+        node = Node(raft_config, fsm, memory, memory, MemorySnapshotStore(), advertised, meta=meta)
         await asyncio.to_thread(node.start)
         await node.bootstrap_cluster(Configuration((Server(config.node_name, node.address),)))
         backend = RaftBackend(node, fsm, config.node_name, config.datacenter)
