@@ -367,3 +367,46 @@ def test_in_memory_network_delivers_partitions_and_heals() -> None:
             await node.close()
 
     run(body)
+
+
+def test_a_peer_restarted_behind_a_proxy_is_reached_again() -> None:
+    """Regression: a proxy accepts at once and resets when its target is down, so the reset can land before the
+    link adopts the connection; the link used to keep writing into that dead connection forever."""
+    from raftstore.testing.faults.proxy import FaultProxy
+    from raftstore.testing.raftproc.cluster import free_port
+
+    port = free_port()
+    proxy = FaultProxy(seed=1)
+    try:
+        proxy.add_link("a->b", "127.0.0.1", port)
+        host, proxy_port = proxy.address("a->b")
+        target = f"127.0.0.1:{port}"
+
+        async def scenario() -> None:
+            got: list[bytes] = []
+            b = TCPTransport("b", lambda s, k, p: got.append(p), bind=target)
+            await b.start()
+            a = TCPTransport("a", lambda *x: None, dial_map={target: f"{host}:{proxy_port}"}, min_backoff=0.005)
+            await a.start()
+
+            async def deliver(tag: bytes) -> None:
+                deadline = time.monotonic() + 30
+                while tag not in got:
+                    assert time.monotonic() < deadline, f"{tag!r} never arrived"
+                    a.send(target, 5, tag)
+                    await asyncio.sleep(0.02)
+
+            await deliver(b"before")
+            await b.close()
+            for i in range(20):  # while b is down: every connection through the proxy is reset at once
+                a.send(target, 5, b"lost%d" % i)
+                await asyncio.sleep(0.01)
+            b = TCPTransport("b", lambda s, k, p: got.append(p), bind=target)
+            await b.start()
+            await deliver(b"after")
+            await a.close()
+            await b.close()
+
+        asyncio.run(scenario())
+    finally:
+        proxy.close()

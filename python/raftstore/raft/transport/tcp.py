@@ -73,8 +73,12 @@ class LinkStats:
 class _OutboundProtocol(asyncio.Protocol):
     def __init__(self, link: _Link) -> None:
         self.link = link
+        self.lost = False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # May run before `create_connection` has returned to the link (a peer, or a proxy in front of a dead peer,
+        # that resets at once): the link checks `lost` when it adopts the connection.
+        self.lost = True
         self.link._lost(self)
 
     def pause_writing(self) -> None:
@@ -106,6 +110,8 @@ class _Link:
         self.closed = False
 
     def send(self, frame: bytes) -> bool:
+        if self.transport is not None and self.transport.is_closing():
+            self._lost(self.protocol)  # closed under us without a connection_lost seen yet: reconnect
         if self.transport is not None and not self.paused and not self.pending:
             self.transport.write(frame)
             self.stats.frames_sent += 1
@@ -149,6 +155,11 @@ class _Link:
             if self.closed:
                 transport.close()
                 return
+            if protocol.lost or transport.is_closing():  # reset before we could adopt it: a failed attempt
+                self.stats.connect_failures += 1
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, self.owner.max_backoff)
+                continue
             self.stats.connects += 1
             self.transport, self.protocol = transport, protocol
             hello = msgpack.packb({"id": self.owner.local_id, "lane": self.lane.value, "v": PROTOCOL_VERSION})
@@ -181,7 +192,7 @@ class _Link:
             log.warning("connection to %s (%s lane) stalled; reconnecting", self.address, self.lane.value)
             self.transport.abort()
 
-    def _lost(self, protocol: _OutboundProtocol) -> None:
+    def _lost(self, protocol: _OutboundProtocol | None) -> None:
         if protocol is not self.protocol:
             return
         self.transport = self.protocol = None

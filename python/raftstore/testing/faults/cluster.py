@@ -8,10 +8,19 @@ server mode.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Protocol
 
+from raftstore.agent.raftbackend import DIAL_MAP_ENV, FAULTY_DISK_ENV
 from raftstore.testing.faults.mesh import ProxyMesh
+from raftstore.testing.raftproc.cluster import free_port
 
 
 class FaultUnsupported(RuntimeError):
@@ -59,15 +68,138 @@ class ClusterHandle(Protocol):
         ...
 
 
-def launch_cluster(servers: int, workdir: Path, seed: int) -> ClusterHandle:
-    """Start `servers` real `raftstore agent` processes in server mode, Raft links through a `ProxyMesh`.
+class AgentCluster:
+    """`ClusterHandle` over real `raftstore agent` processes in server mode (WAL with fsync, Raft over TCP through a
+    `ProxyMesh`, each log store wrapped in a `FaultyStore` whose delay a control file sets)."""
 
-    To complete once the agent exists (the lead's part): pick free loopback ports for each server's HTTP API and
-    Raft listener; build the mesh over the Raft addresses (`ProxyMesh`); start each server with its data directory
-    under `workdir`, the other servers as its join/bootstrap peers, and `mesh.dial_map(i)` as its Raft dial map;
-    wait until every HTTP API answers and a leader is elected; return a handle whose kill/restart/pause/resume
-    signal the processes and whose slow_disk reaches the server's `FaultyStore` (e.g. through a control file).
-    """
-    raise FaultUnsupported(
-        "launching server processes needs `raftstore agent` in server mode, which this build does not have yet"
-    )
+    def __init__(self, servers: int, workdir: Path, seed: int) -> None:
+        self.workdir = workdir
+        self.raft = [("127.0.0.1", free_port()) for _ in range(servers)]
+        self.http = [f"127.0.0.1:{free_port()}" for _ in range(servers)]
+        self._mesh: ProxyMesh | None = ProxyMesh(self.raft, seed=seed)
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * servers
+        self.paused: set[int] = set()
+
+    @property
+    def servers(self) -> int:
+        return len(self.raft)
+
+    @property
+    def mesh(self) -> ProxyMesh | None:
+        return self._mesh
+
+    def http_url(self, server: int) -> str:
+        return f"http://{self.http[server]}"
+
+    def _control(self, server: int) -> Path:
+        return self.workdir / f"server-{server}.disk"
+
+    def start(self, server: int) -> None:
+        assert self._mesh is not None
+        addresses = [f"{h}:{p}" for h, p in self.raft]
+        args = [
+            sys.executable,
+            "-m",
+            "raftstore",
+            "agent",
+            "--node",
+            f"server-{server}",
+            "--data-dir",
+            str(self.workdir / f"server-{server}"),
+            "--raft-addr",
+            addresses[server],
+            "--http-addr",
+            self.http[server],
+            "--bootstrap-expect",
+            str(self.servers),
+        ]
+        for j, address in enumerate(addresses):
+            if j != server:
+                args += ["--retry-join", address]
+        env = {
+            **os.environ,
+            DIAL_MAP_ENV: json.dumps(self._mesh.dial_map(server)),
+            FAULTY_DISK_ENV: str(self._control(server)),
+        }
+        self._control(server).write_text("0")
+        with open(self.workdir / f"server-{server}.log", "ab") as log:
+            self.processes[server] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, env=env)
+
+    def wait_ready(self, deadline: float = 60.0) -> None:
+        """Until every running server's API answers and they agree on a leader."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            leaders = set()
+            for server, process in enumerate(self.processes):
+                if process is None or process.poll() is not None or server in self.paused:
+                    continue
+                try:
+                    with urllib.request.urlopen(self.http_url(server) + "/v1/status/leader", timeout=2) as answer:
+                        leaders.add(json.loads(answer.read()))
+                except (OSError, ValueError):
+                    leaders.add("")
+            if len(leaders) == 1 and "" not in leaders:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the cluster did not elect a leader within {deadline} s (logs in {self.workdir})")
+
+    def kill(self, server: int) -> None:
+        process = self.processes[server]
+        if process is not None and process.poll() is None:
+            if server in self.paused:
+                process.send_signal(signal.SIGCONT)
+            process.kill()
+            process.wait(60)
+        self.paused.discard(server)
+        self.processes[server] = None
+
+    def restart(self, server: int) -> None:
+        self.kill(server)
+        self.start(server)
+
+    def pause(self, server: int) -> None:
+        process = self.processes[server]
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGSTOP)
+            self.paused.add(server)
+
+    def resume(self, server: int) -> None:
+        process = self.processes[server]
+        if process is not None and server in self.paused:
+            process.send_signal(signal.SIGCONT)
+        self.paused.discard(server)
+
+    def slow_disk(self, server: int, seconds: float) -> None:
+        self._control(server).write_text(str(max(0.0, seconds)))
+
+    def close(self) -> None:
+        for server in range(self.servers):
+            process = self.processes[server]
+            if process is not None and process.poll() is None:
+                if server in self.paused:
+                    process.send_signal(signal.SIGCONT)
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(30)
+            self.processes[server] = None
+        if self._mesh is not None:
+            self._mesh.proxy.close()
+            self._mesh = None
+
+
+def launch_cluster(servers: int, workdir: Path, seed: int) -> ClusterHandle:
+    """Start `servers` real `raftstore agent` processes in server mode, Raft links through a `ProxyMesh`; returns
+    once they agree on a leader. The caller closes the handle (every process is stopped, also on failure here)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = AgentCluster(servers, workdir, seed)
+    try:
+        for server in range(servers):
+            cluster.start(server)
+        cluster.wait_ready()
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
