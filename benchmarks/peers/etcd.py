@@ -49,7 +49,11 @@ def put_load(
         connection = http.client.HTTPConnection(host, port, timeout=30)
         mine = latencies[index]
         try:
-            connection.connect()
+            try:
+                connection.connect()
+            except OSError:
+                start.abort()  # the run cannot start with fewer clients than asked for; put_load reports it
+                return
             start.wait()
             n = 0
             while time.monotonic() < deadline[0]:
@@ -79,7 +83,10 @@ def put_load(
         thread.start()
     deadline[0] = time.monotonic() + seconds
     began = time.monotonic()
-    start.wait(timeout=60)
+    try:
+        start.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        raise RuntimeError(f"etcd: could not open {in_flight} client connections to {host}:{port}") from None
     for thread in threads:
         thread.join(timeout=seconds + 60)
     elapsed = time.monotonic() - began
