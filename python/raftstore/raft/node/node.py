@@ -847,6 +847,8 @@ class Node:
                 self._transfer.resolve(None)
                 self._transfer = None
         observations: list[Observation] = []
+        if role is not old_role or leader != old_leader:
+            log.info("%s: %s in term %d, leader %s", self.id, role.value, core.term, leader or "unknown")
         if role is not old_role:
             observations.append(StateObservation(role))
             self._announce()
