@@ -75,3 +75,40 @@ def test_writes_through_any_server_and_snapshots(cluster: list[AgentProcess], tm
         time.sleep(0.05)
     assert all(v == ["key/0", "key/1", "key/2"] for v in views), views
     assert client(cluster[0]).kv.put("key/3", "after-restore") is True
+
+
+def test_autopilot_endpoints_and_cli(cluster: list[AgentProcess], capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    wait_leader(cluster)
+    follower = cluster[0]
+    url = f"http://{follower.http_addr}/v1/operator/autopilot"
+    end = time.monotonic() + DEADLINE
+    health: dict[str, object] = {}
+    while time.monotonic() < end:  # autopilot's first round on the leader (every 2 s); followers forward
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=10) as answer:
+                health = json.loads(answer.read())
+                break
+        except urllib.error.HTTPError as error:
+            assert error.code in (429, 500), error.code
+            time.sleep(0.2)
+    assert health.get("Healthy") is True and health.get("FailureTolerance") == 1
+    assert len(health["Servers"]) == 3  # type: ignore[arg-type]
+    with urllib.request.urlopen(url + "/state", timeout=10) as answer:
+        state = json.loads(answer.read())
+    assert state["Healthy"] is True and len(state["Voters"]) == 3
+
+    address = ["--http-addr", cluster[1].http_addr]
+    assert (
+        main(["operator", "autopilot", "set-config", "-min-quorum", "3", "-server-stabilization-time", "5s", *address])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["operator", "autopilot", "get-config", *address]) == 0
+    out = capsys.readouterr().out
+    assert "MinQuorum = 3" in out and "ServerStabilizationTime = 5s" in out
+    assert main(["operator", "autopilot", "state", *address]) == 0
+    assert "Healthy:" in capsys.readouterr().out

@@ -88,6 +88,9 @@ def add_commands(commands: Any) -> None:
     _flag(remove, "id", dest="peer_id", default=None)
     _flag(remove, "address", default=None)
     _client_flags(remove)
+    from raftstore.agent import autopilot_cli
+
+    autopilot_cli.add(operator, _flag, _client_flags)
     info = commands.add_parser("info", help="the agent's status (Consul's `consul info`)")
     _client_flags(info)
 
@@ -302,6 +305,10 @@ def _members(args: argparse.Namespace) -> int:
 
 def _operator(args: argparse.Namespace) -> int:
     client = _client(args)
+    if args.operator_command == "autopilot":
+        from raftstore.agent import autopilot_cli
+
+        return autopilot_cli.run(args, client)
     if args.raft_command == "list-peers":
         config = client.json("GET", "/v1/operator/raft/configuration", {"stale": True if args.stale else None})
         rows = [["Node", "ID", "Address", "State", "Voter", "RaftProtocol"]]

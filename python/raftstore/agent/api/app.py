@@ -15,7 +15,18 @@ import ssl
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from raftstore.agent.api import agent_local, autopilot, catalog, cluster, health, kv, session, snapshot, txn
+from raftstore.agent.api import (
+    agent_local,
+    autopilot,
+    autopilot_health,
+    catalog,
+    cluster,
+    health,
+    kv,
+    session,
+    snapshot,
+    txn,
+)
 from raftstore.agent.api.auth import check_token
 from raftstore.agent.api.errors import NO_LEADER, text_response
 from raftstore.agent.api.forward import Forwarder
@@ -67,7 +78,7 @@ def make_app(core: AgentCore, *, forward_ssl: ssl.SSLContext | None = None) -> w
         ssl_context=forward_ssl,
         read_timeout=config.max_query_time * 17 / 16 + 30,
     )
-    for family in (kv, txn, session, catalog, health, cluster, agent_local, autopilot, snapshot):
+    for family in (kv, txn, session, catalog, health, cluster, agent_local, autopilot, autopilot_health, snapshot):
         family.add_routes(app)
 
     async def close_forwarder(app: web.Application) -> None:
