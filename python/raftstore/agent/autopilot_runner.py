@@ -2,7 +2,8 @@
 needs, and the timers that drive it (update every 2 s, reconcile every 10 s, on the leader only).
 
 Without a gossip layer, a server's liveness is the leader's replication view: a server is alive while it has
-answered the leader within `LastContactThreshold` (Consul's serf "failed" becomes "not heard from"), and its stats are
+answered the leader within `FAILURE_DETECTION_TIMEOUT` (Consul's serf "failed" becomes "not heard from"; health
+still uses the shorter `LastContactThreshold`), and its stats are
 what the leader knows (time since its last answer, its match index, the leader's term). The configuration comes from
 the replicated state (the Autopilot FSM command), Consul's defaults until one is written.
 """
@@ -73,26 +74,28 @@ class NodeRaftControl:
         self.node.leadership_transfer(server_id).result(_WAIT)
 
 
+FAILURE_DETECTION_TIMEOUT = 10.0
+"""Seconds without an answer before a server counts as failed (Serf's job in Consul, which takes seconds too).
+Health uses autopilot's much shorter LastContactThreshold; removal of dead servers waits for this."""
+
+
 class NodeDelegate:
-    def __init__(self, node: Node, fsm: FSM) -> None:
+    def __init__(self, node: Node, fsm: FSM, failure_timeout: float = FAILURE_DETECTION_TIMEOUT) -> None:
         self.node = node
         self.fsm = fsm
+        self.failure_timeout = failure_timeout
         self.state: State | None = None
 
     def autopilot_config(self) -> AutopilotConfig | None:
         _, config = self.fsm.state.autopilot_config()
         return config if config is not None else AutopilotConfig()
 
-    def _threshold_s(self) -> float:
-        config = self.autopilot_config() or AutopilotConfig()
-        return config.last_contact_threshold / 1e9
-
     def known_servers(self) -> Mapping[str, Server]:
         node = self.node
         _, configuration = node.latest_configuration()
         replication = node.replication_status()
         leader = node.leader()[1]
-        threshold = max(self._threshold_s(), 2 * node.config.heartbeat_timeout)
+        threshold = max(self.failure_timeout, 2 * node.config.heartbeat_timeout)
         servers = {}
         for s in configuration.servers:
             if s.id == node.id:

@@ -103,8 +103,18 @@ class Joiner:
             self._leaders.add(leader)
 
     # -------------------------------------------------------------------------------------- agent loop
-    async def run(self) -> None:
-        """Until this server is in a configuration: introduce itself, bootstrap or ask to be added."""
+    async def run(self, rejoin_interval: float = 5.0) -> None:
+        """Until this server is in a configuration: introduce itself, bootstrap or ask to be added. Then keep
+        introducing itself every `rejoin_interval` seconds: a server autopilot removed while it was down cannot
+        know it was removed, so the leader re-adds any server that announces itself and is not in its
+        configuration (Consul's leader does the same when Serf reports a live server missing from Raft)."""
+        await self._until_member()
+        while True:
+            await asyncio.sleep(rejoin_interval)
+            for address in set(self.retry_join) | self._leaders:
+                self.node.send_frame(address, JOIN_KIND, self._me(add=True))
+
+    async def _until_member(self) -> None:
         node = self.node
         while not self.member():
             others_hold_state = any(info["state"] for info in self.known.values())
