@@ -46,12 +46,13 @@ class Context:
 
 @dataclass(frozen=True)
 class Workload:
-    """One timed operation. `run(ctx)` is timed and returns how many elementary operations it performed;
+    """One timed operation. `run(ctx)` is timed and returns how many elementary operations it performed, or
+    ``(operations, seconds)`` when it times itself (a cluster run whose start-up must not count);
     `prepare(ctx)` runs untimed before it; `applies(backend)` returns None or the reason it does not apply;
     `check(ctx)` runs untimed after the first sample and raises AssertionError on a wrong answer."""
 
     name: str
-    run: Callable[[Context], int]
+    run: Callable[[Context], int | tuple[int, float]]
     prepare: Callable[[Context], None] | None = None
     applies: Callable[[Any], str | None] | None = None
     check: Callable[[Context], None] | None = None
@@ -226,8 +227,12 @@ def run_layer(
                         workload.prepare(context)
                     gc.collect()
                     started = time.perf_counter()
-                    ops = workload.run(context)
+                    outcome = workload.run(context)
                     elapsed = time.perf_counter() - started
+                    if isinstance(outcome, tuple):  # self-timed: (operations, seconds they took)
+                        ops, elapsed = outcome
+                    else:
+                        ops = outcome
                     cell = cells[(workload.name, name)]
                     cell.ops_per_sample = ops
                     cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))

@@ -33,12 +33,19 @@ _entry_points_loaded = False
 
 
 def _builtin_layers() -> dict[str, Callable[[], Layer]]:
+    from raftstore.bench.cluster import ClusterLayer
     from raftstore.bench.fsm import FsmLayer
     from raftstore.bench.logstore import LogstoreLayer
     from raftstore.bench.memdb import MemdbLayer
     from raftstore.bench.radix import RadixLayer
 
-    return {"radix": RadixLayer, "memdb": MemdbLayer, "logstore": LogstoreLayer, "fsm": FsmLayer}
+    return {
+        "radix": RadixLayer,
+        "memdb": MemdbLayer,
+        "logstore": LogstoreLayer,
+        "fsm": FsmLayer,
+        "cluster": ClusterLayer,
+    }
 
 
 def layers() -> dict[str, Callable[[], Layer]]:

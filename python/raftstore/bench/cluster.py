@@ -1,0 +1,143 @@
+"""The Raft cluster layer of `raftstore bench`: three server processes on 127.0.0.1 with durable logs, 16-byte keys
+and 128-byte values applied through the leader's API with 1, 64 and 256 commands in flight; commits per second.
+
+raftstore runs `raftstore.testing.raftproc` servers (a WAL with fsync each) and keeps one cluster for the whole
+layer. The peers (hashicorp/raft with BoltDB, etcd, PySyncObj) come from a source checkout's `benchmarks/peers`
+(found next to the current directory, or at ``$RAFTSTORE_PEERS_DIR``); each cell starts the peer's cluster afresh,
+since their launchers run one configuration at a time. What is missing is reported as skipped with its hint.
+Latency percentiles of the same runs are in `benchmarks/cluster.py`'s JSON and the README.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raftstore.bench.harness import BackendSpec, Context, Unavailable, Workload
+from raftstore.testing.raftproc.cluster import ControlError, ProcessCluster
+
+IN_FLIGHT = (1, 64, 256)
+PEERS = ("hashicorp-raft", "etcd", "pysyncobj")
+PEERS_HINT = "peers live in a source checkout's benchmarks/peers (or set RAFTSTORE_PEERS_DIR to that directory)"
+
+
+@dataclass
+class Dataset:
+    seconds: float
+    root: Path
+    quick: bool = False
+    clusters: list[ProcessCluster] = field(default_factory=list)
+
+
+class RaftstoreCluster:
+    def __init__(self, data: Dataset) -> None:
+        self.cluster = ProcessCluster(data.root / "raftstore", 3)
+        data.clusters.append(self.cluster)
+        self.cluster.start()
+        self.leader = self.cluster.leader()
+
+    def load(self, in_flight: int, seconds: float) -> tuple[int, float]:
+        try:
+            result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
+        except ControlError:  # leadership moved: find the new leader once
+            self.leader = self.cluster.leader()
+            result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
+        if result.get("errors"):
+            raise AssertionError(f"raftstore: {result['errors']} applies failed: {result.get('first_error')}")
+        return int(result["ops"]), float(result["seconds"])
+
+
+def _peers_module() -> Any:
+    directory = os.environ.get("RAFTSTORE_PEERS_DIR") or str(Path.cwd() / "benchmarks")
+    if not (Path(directory) / "peers" / "__init__.py").exists():
+        directory = str(Path(directory).parent) if Path(directory).name == "peers" else directory
+    if not (Path(directory) / "peers" / "__init__.py").exists():
+        raise Unavailable(PEERS_HINT)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    return importlib.import_module("peers")
+
+
+class PeerCluster:
+    def __init__(self, name: str, data: Dataset) -> None:
+        self.name = name
+        self.data = data
+        self.peers = _peers_module()
+
+    def load(self, in_flight: int, seconds: float) -> tuple[int, float]:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=self.data.root))
+        try:
+            result = self.peers.run(self.name, servers=3, in_flight=in_flight, seconds=seconds, workdir=workdir)
+        except self.peers.PeerUnavailable as missing:
+            raise Unavailable(str(missing)) from None
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return int(result["ops"]), float(result.get("elapsed_s") or result.get("seconds") or seconds)
+
+
+def _workload(in_flight: int) -> Workload:
+    def run(ctx: Context) -> tuple[int, float]:
+        """Self-timed: the servers measure their own run, so cluster start-up never counts."""
+        ops, seconds = ctx.backend.load(in_flight, ctx.data.seconds)
+        return int(ops), float(seconds)
+
+    return Workload(f"apply, {in_flight} in flight", run, unit="commits")
+
+
+class ClusterLayer:
+    name = "cluster"
+    default_baseline = "raftstore"
+
+    def prepare(self, quick: bool) -> Dataset:
+        base = os.environ.get("RAFTSTORE_BENCH_DIR") or None
+        root = Path(tempfile.mkdtemp(prefix="raftstore-bench-cluster-", dir=base))
+        return Dataset(0.5 if quick else 10.0, root, quick)
+
+    def parameters(self, data: Dataset) -> dict[str, Any]:
+        return {"servers": 3, "seconds_per_sample": data.seconds, "key_bytes": 16, "value_bytes": 128, "durable": True}
+
+    def workloads(self) -> list[Workload]:
+        return [_workload(n) for n in IN_FLIGHT]
+
+    def backends(self) -> list[BackendSpec]:
+        specs = [BackendSpec("raftstore", RaftstoreCluster)]
+        for name in PEERS:
+            specs.append(BackendSpec(name, functools.partial(self._peer, name)))
+        return specs
+
+    def _peer(self, name: str, data: Dataset) -> PeerCluster:
+        if data.quick:
+            raise Unavailable("left out of --quick runs (each sample starts its cluster); run without --quick")
+        peer = PeerCluster(name, data)
+        if name == "pysyncobj":
+            try:
+                importlib.import_module("pysyncobj")
+            except ImportError:
+                raise Unavailable("pip install 'raftstore[peers]' (PySyncObj)") from None
+        return peer
+
+    def wrap(self, name: str, implementation: Any) -> BackendSpec:
+        """A user's cluster driver: an object (or factory taking the data set) with ``load(in_flight, seconds)``
+        returning how many commands committed."""
+
+        def create(data: Dataset) -> Any:
+            try:
+                return implementation(data)
+            except TypeError:
+                return implementation()
+
+        return BackendSpec(name, create, origin="plugin")
+
+    def close(self, data: Dataset) -> None:
+        for cluster in data.clusters:
+            with contextlib.suppress(Exception):
+                cluster.close()
+        shutil.rmtree(data.root, ignore_errors=True)
