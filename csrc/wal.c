@@ -196,7 +196,8 @@ static uint32_t entry_crc(const uint8_t *frame, size_t payload_len) {
     return crc32c_extend(c, frame + WAL_FRAME_HEADER + WAL_ENTRY_HEADER, payload_len - WAL_ENTRY_HEADER);
 }
 
-void wal_encode_frame(uint8_t *dst, const wal_entry *e) {
+/* Everything of an entry frame but its CRC (bytes 28..31 of the entry header, written by the caller). */
+static void encode_frame_body(uint8_t *dst, const wal_entry *e) {
     size_t payload = WAL_ENTRY_HEADER + e->ext_len + e->data_len;
     size_t total = wal_frame_size(e->data_len, e->ext_len);
     dst[0] = WAL_ENTRY_FRAME;
@@ -213,7 +214,37 @@ void wal_encode_frame(uint8_t *dst, const wal_entry *e) {
     if (e->ext_len) memcpy(p + 32, e->ext, e->ext_len);
     if (e->data_len) memcpy(p + 32 + e->ext_len, e->data, e->data_len);
     memset(dst + WAL_FRAME_HEADER + payload, 0, total - WAL_FRAME_HEADER - payload);
-    put32(p + 28, entry_crc(dst, payload));
+}
+
+void wal_encode_frame(uint8_t *dst, const wal_entry *e) {
+    encode_frame_body(dst, e);
+    put32(dst + WAL_FRAME_HEADER + 28, entry_crc(dst, WAL_ENTRY_HEADER + e->ext_len + e->data_len));
+}
+
+/* Writes the CRCs of the n entry frames encoded (without CRC) at batch + rel[i]. Frames of equal payload length are
+ * checksummed three at a time (crc32c_extend3), which is most of the CPU of a large batch; the result is the same
+ * as entry_crc() frame by frame. */
+static void seal_frame_crcs(uint8_t *batch, const uint32_t *rel, size_t n) {
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint8_t *f[3] = {batch + rel[i], batch + rel[i + 1], batch + rel[i + 2]};
+        size_t payload = get32(f[0] + 4);
+        if (get32(f[1] + 4) != payload || get32(f[2] + 4) != payload) {
+            for (int k = 0; k < 3; k++) put32(f[k] + WAL_FRAME_HEADER + 28, entry_crc(f[k], get32(f[k] + 4)));
+            continue;
+        }
+        uint32_t c[3] = {0, 0, 0};
+        const void *head[3] = {f[0], f[1], f[2]};
+        crc32c_extend3(c, head, WAL_FRAME_HEADER + 28);
+        const void *body[3] = {f[0] + WAL_FRAME_HEADER + WAL_ENTRY_HEADER, f[1] + WAL_FRAME_HEADER + WAL_ENTRY_HEADER,
+                               f[2] + WAL_FRAME_HEADER + WAL_ENTRY_HEADER};
+        crc32c_extend3(c, body, payload - WAL_ENTRY_HEADER);
+        for (int k = 0; k < 3; k++) put32(f[k] + WAL_FRAME_HEADER + 28, c[k]);
+    }
+    for (; i < n; i++) {
+        uint8_t *f = batch + rel[i];
+        put32(f + WAL_FRAME_HEADER + 28, entry_crc(f, get32(f + 4)));
+    }
 }
 
 int wal_decode_frame(const uint8_t *buf, size_t len, wal_entry *e, size_t *consumed, wal_error *err) {
@@ -1202,9 +1233,10 @@ int wal_append(wal *w, const wal_entry *entries, size_t n, wal_error *err) {
         size_t pos = 0;
         for (size_t i = 0; i < n; i++) {
             rel[i] = (uint32_t)pos;
-            wal_encode_frame(w->buf + pos, &entries[i]);
+            encode_frame_body(w->buf + pos, &entries[i]);
             pos += wal_frame_size(entries[i].data_len, entries[i].ext_len);
         }
+        seal_frame_crcs(w->buf, rel, n);
         rc = commit_batch(w, entries[0].index, n, len, rel, err);
     }
     free(rel);
