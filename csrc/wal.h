@@ -115,6 +115,10 @@ int wal_stable_get(wal *w, const uint8_t *key, size_t klen, uint8_t **out, size_
 size_t wal_frame_size(size_t data_len, size_t ext_len);
 /* Writes one entry frame (wal_frame_size bytes, padding included) at dst. */
 void wal_encode_frame(uint8_t *dst, const wal_entry *e);
+
+/* The n entries as consecutive frames at dst (sum of their wal_frame_size() bytes): the same bytes as
+ * wal_encode_frame() entry by entry, with the checksums computed three frames at a time. */
+void wal_encode_frames(uint8_t *dst, const wal_entry *entries, size_t n);
 /* Parses and checks the entry frame at buf (len bytes available): *consumed is its padded size. The entry's
  * pointers point into buf. */
 int wal_decode_frame(const uint8_t *buf, size_t len, wal_entry *e, size_t *consumed, wal_error *err);

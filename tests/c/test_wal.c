@@ -104,6 +104,45 @@ static wal *open_wal(int expect) {
     return w;
 }
 
+/* wal_encode_frames (checksums three frames at a time) writes the bytes of wal_encode_frame entry by entry, for runs
+ * of equal and of mixed sizes; wal_append_frames finds damage in every position of a checksum group and in the
+ * ungrouped tail, and reports it as damage (EINVAL) before the index sequence (these indexes never follow `w`'s). */
+static void test_batch_checksums(wal *w) {
+    enum { N = 11 };
+    static const size_t lens[] = {100, 100, 100, 100, 37, 100, 100, 0, 0, 0, 5};
+    wal_entry es[N];
+    size_t total = 0;
+    for (size_t i = 0; i < N; i++) {
+        es[i] = entry(i + 1, 1, lens[i]);
+        es[i].ext_len = 0;
+        total += wal_frame_size(es[i].data_len, 0);
+    }
+    size_t step = wal_frame_size(64, 0), flen = N * step;
+    uint8_t *one = malloc(total), *all = malloc(total > flen ? total : flen);
+    size_t pos = 0;
+    for (size_t i = 0; i < N; i++) {
+        wal_encode_frame(one + pos, &es[i]);
+        pos += wal_frame_size(es[i].data_len, 0);
+    }
+    wal_encode_frames(all, es, N);
+    CHECK(memcmp(one, all, total) == 0);
+    for (size_t i = 0; i < N; i++) es[i].data_len = 64; /* all equal: groups of three and a tail of two */
+    wal_encode_frames(all, es, N);
+    CHECK_RC(wal_append_frames(w, all, flen, &err), WAL_EINDEX);
+    for (size_t victim = 0; victim < N; victim++) {
+        size_t data_at = victim * step + WAL_FRAME_HEADER + WAL_ENTRY_HEADER + 3, index_at = victim * step + 8;
+        all[data_at] ^= 0x40;
+        CHECK_RC(wal_append_frames(w, all, flen, &err), WAL_EINVAL);
+        all[data_at] ^= 0x40;
+        all[index_at] ^= 0x02;
+        CHECK_RC(wal_append_frames(w, all, flen, &err), WAL_EINVAL);
+        all[index_at] ^= 0x02;
+    }
+    CHECK_RC(wal_append_frames(w, all, flen, &err), WAL_EINDEX);
+    free(one);
+    free(all);
+}
+
 static void test_basic(void) {
     wal *w = open_wal(WAL_OK);
     CHECK(wal_first_index(w) == 0 && wal_last_index(w) == 0);
@@ -130,6 +169,8 @@ static void test_basic(void) {
     CHECK_RC(wal_append_frames(w, frames, len, &err), WAL_EINDEX); /* 2990.. does not follow 3000 */
     frames[20] ^= 1;                                                  /* damage a frame: refused */
     CHECK_RC(wal_append_frames(w, frames, len, &err), WAL_EINVAL);
+    frames[20] ^= 1;
+    test_batch_checksums(w);
     free(frames);
     CHECK_RC(wal_read_frames(w, 1, 3000, 1000, &frames, &len, &next, &err), WAL_OK);
     CHECK(next > 1 && next < 3000 && len <= 1000);

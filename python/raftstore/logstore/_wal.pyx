@@ -70,6 +70,7 @@ cdef extern from "wal.h" nogil:
     int wal_stable_get(wal *w, const uint8_t *key, size_t klen, uint8_t **out, size_t *out_len, wal_error *err)
     size_t wal_frame_size(size_t data_len, size_t ext_len)
     void wal_encode_frame(uint8_t *dst, const wal_entry *e)
+    void wal_encode_frames(uint8_t *dst, const wal_entry *entries, size_t n)
     int wal_decode_frame(const uint8_t *buf, size_t len, wal_entry *e, size_t *consumed, wal_error *err)
     void wal_get_stats(wal *w, wal_stats *out)
 
@@ -213,7 +214,7 @@ def encode_logs(logs):
     """The entries as concatenated WAL entry frames: the bytes `WALStore.store_encoded` appends (and a follower can
     receive) without building a Python object per entry."""
     cdef Py_ssize_t n = len(logs), i
-    cdef size_t total = 0, pos = 0
+    cdef size_t total = 0
     cdef wal_entry *entries = <wal_entry *>PyMem_Malloc(max(n, 1) * sizeof(wal_entry))
     if entries == NULL:
         raise MemoryError()
@@ -225,9 +226,7 @@ def encode_logs(logs):
         out = PyBytes_FromStringAndSize(NULL, total)
         buf = <uint8_t *>PyBytes_AS_STRING(out)
         with nogil:
-            for i in range(n):
-                wal_encode_frame(buf + pos, &entries[i])
-                pos += wal_frame_size(entries[i].data_len, entries[i].ext_len)
+            wal_encode_frames(buf, entries, n)
         return out
     finally:
         PyMem_Free(entries)
