@@ -196,6 +196,9 @@ class RaftBackend:
 
 DIAL_MAP_ENV = "RAFTSTORE_RAFT_DIAL_MAP"
 """Fault tests only: JSON ``{peer Raft address: address to dial}`` routing this server's Raft links via a proxy."""
+SNAPSHOT_THRESHOLD_ENV = "RAFTSTORE_SNAPSHOT_THRESHOLD"
+"""Fault tests only: snapshot every N entries (checked every second, 100 trailing logs kept), so that kills land
+during snapshots and compaction too."""
 FAULTY_DISK_ENV = "RAFTSTORE_FAULTY_DISK_CONTROL"
 """Fault tests only: a file path; when set, the log store is wrapped in `raftstore.testing.faults.disk.FaultyStore`
 and the file's content (seconds, as text) is the delay added to every durable write, re-read twice a second."""
@@ -289,7 +292,12 @@ async def start_raft_backend(config: Any) -> RaftBackend:
     base.mkdir(parents=True, exist_ok=True)
     wal = WALStore(base / "wal")
     logs, closers = fault_hooks(wal)
-    raft_config = Config(local_id=config.node_name, snapshot_threshold=16384, snapshot_interval=30.0)
+    raft_config = Config(
+        local_id=config.node_name,
+        snapshot_threshold=int(os.environ.get(SNAPSHOT_THRESHOLD_ENV, "16384")),
+        snapshot_interval=30.0 if SNAPSHOT_THRESHOLD_ENV not in os.environ else 1.0,
+        trailing_logs=10240 if SNAPSHOT_THRESHOLD_ENV not in os.environ else 100,
+    )
     dial_map = json.loads(os.environ.get(DIAL_MAP_ENV, "{}"))
     transport = tcp_transport(config.raft_addr, dial_map=dial_map)
     node = Node(raft_config, fsm, logs, logs, FileSnapshotStore(base, retain=2), transport, meta=meta)

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Protocol
 
-from raftstore.agent.raftbackend import DIAL_MAP_ENV, FAULTY_DISK_ENV
+from raftstore.agent.raftbackend import DIAL_MAP_ENV, FAULTY_DISK_ENV, SNAPSHOT_THRESHOLD_ENV
 from raftstore.testing.faults.mesh import ProxyMesh
 from raftstore.testing.raftproc.cluster import free_port
 
@@ -120,6 +120,7 @@ class AgentCluster:
             **os.environ,
             DIAL_MAP_ENV: json.dumps(self._mesh.dial_map(server)),
             FAULTY_DISK_ENV: str(self._control(server)),
+            SNAPSHOT_THRESHOLD_ENV: "500",  # snapshots and compaction all the time: kills land during them too
         }
         self._control(server).write_text("0")
         with open(self.workdir / f"server-{server}.log", "ab") as log:
