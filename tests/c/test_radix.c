@@ -405,12 +405,55 @@ static void test_random(void) {
     }
 }
 
+/* The node allocator's free lists: freed nodes are kept for reuse up to the limit, reused by later allocations, and
+ * given back by a trim or a lower limit; the tree behaves the same with the cache off. */
+static void build_and_drop(int n, size_t *cached_after) {
+    rx_node *root = rx_root_new(), *done;
+    rx_txn t;
+    char key[32];
+    rx_txn_init(&t, &OPS, root, 0);
+    rx_node_decref(&OPS, root);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "node-%05d/svc-%d", (i * 7919) % n, i % 13);
+        put(&t, key, i);
+    }
+    done = rx_txn_commit(&t);
+    rx_txn_clear(&t);
+    for (int i = 0; i < n; i += 97) {
+        snprintf(key, sizeof key, "node-%05d/svc-%d", (i * 7919) % n, i % 13);
+        if (get_id(done, key) < 0) failures++; /* (a lookup through reused blocks) */
+    }
+    rx_node_decref(&OPS, done);
+    *cached_after = rx_node_cache_bytes();
+}
+
+static void test_node_cache(void) {
+    size_t limit = rx_node_cache_set_limit((size_t)64 << 20), first, second, small;
+    rx_node_cache_trim();
+    CHECK(rx_node_cache_bytes() == 0);
+    build_and_drop(2000, &first);
+    CHECK(first > 2000 * 24); /* every node of the dropped tree went onto a free list */
+    build_and_drop(2000, &second);
+    CHECK(second == first); /* the same shapes again: every block came from the lists and went back */
+    rx_node_cache_set_limit(4096);
+    CHECK(rx_node_cache_bytes() == 0); /* a limit below what is held trims */
+    build_and_drop(2000, &small);
+    CHECK(small <= 4096 && small > 0);
+    rx_node_cache_set_limit(0); /* off: plain malloc and free */
+    build_and_drop(500, &small);
+    CHECK(small == 0);
+    rx_node_cache_set_limit(limit);
+    CHECK(live_objs == 0);
+}
+
 int main(void) {
+    test_node_cache();
     test_basic();
     test_delete_and_merge();
     test_watches();
     test_deep_keys();
     test_random();
+    rx_node_cache_trim();
     if (failures) {
         fprintf(stderr, "test_radix: %d failure(s)\n", failures);
         return 1;
