@@ -133,6 +133,9 @@ static void *block_alloc(size_t bytes) {
     UNPOISON(b, cls << NODE_CLASS_SHIFT);
     node_cache[cls] = b->next;
     node_cache_bytes -= cls << NODE_CLASS_SHIFT;
+    /* The blocks on a list went cold since they were freed (at the last commit, typically): start loading the next
+     * one now, so the next allocation of this class finds it (and its link) in the cache. */
+    if (b->next) PREFETCH(b->next);
     return b;
 }
 
@@ -842,6 +845,59 @@ static rx_node *lookup(const rx_node *root, const uint8_t *key, size_t len, cons
         if (c->plen > len - depth || !bytes_eq(pfx(c), key + depth, c->plen)) return NULL;
         depth += c->plen;
         n = c;
+    }
+}
+
+void rx_prefetch_paths(rx_node *const *roots, const uint8_t *const *keys, const size_t *lens, size_t n) {
+    /* Each walk alternates two half-steps, and every live walk takes its half-step before any takes the next, so
+     * that the cache misses of all walks overlap instead of queueing: (a) in a node that an earlier half-step
+     * prefetched, skip its prefix (unchecked: a mismatch only prefetches nodes that will not be needed, which is
+     * harmless, as every pointer followed is a live child) and find the child's slot, prefetching the slot's line;
+     * (b) read the child pointer and prefetch the child. Nothing is written. */
+    enum { WALKS = 16 };
+    for (size_t base = 0; base < n; base += WALKS) {
+        const rx_node *node[WALKS];
+        size_t depth[WALKS];
+        uint32_t slot[WALKS];
+        size_t count = n - base < WALKS ? n - base : WALKS, live = count;
+        int phase[WALKS]; /* 0: (a) next, 1: (b) next, -1: done */
+        for (size_t i = 0; i < count; i++) {
+            node[i] = roots[base + i];
+            depth[i] = 0;
+            phase[i] = 0;
+        }
+        while (live) {
+            for (size_t i = 0; i < count; i++) {
+                const uint8_t *key = keys[base + i];
+                size_t len = lens[base + i];
+                const rx_node *nd = node[i];
+                if (phase[i] < 0) continue;
+                if (phase[i] == 0) {
+                    int found;
+                    size_t d = depth[i];
+                    if (nd->plen > len - d || d + nd->plen == len) {
+                        phase[i] = -1;
+                        live--;
+                        continue;
+                    }
+                    d += nd->plen;
+                    slot[i] = edge_search(nd, key[d], &found);
+                    if (!found) {
+                        phase[i] = -1;
+                        live--;
+                        continue;
+                    }
+                    depth[i] = d;
+                    PREFETCH(&kids(nd)[slot[i]]);
+                    phase[i] = 1;
+                } else {
+                    const rx_node *c = kids(nd)[slot[i]];
+                    PREFETCH(c);
+                    node[i] = c;
+                    phase[i] = 0;
+                }
+            }
+        }
     }
 }
 

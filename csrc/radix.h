@@ -67,6 +67,11 @@ size_t rx_node_cache_set_limit(size_t limit);
 /* Point lookup: 1 and *value_out set when found, 0 when absent. */
 int rx_get(const rx_node *root, const uint8_t *key, size_t len, void **value_out);
 
+/* A cache warm-up for a batch of point operations on several trees (e.g. one record's keys in each index): walks
+ * the path of keys[i] in roots[i] for every i in lockstep, prefetching each node, so that the cache misses of all
+ * the walks overlap and the inserts or lookups that follow find their paths in the cache. Reads only. */
+void rx_prefetch_paths(rx_node *const *roots, const uint8_t *const *keys, const size_t *lens, size_t n);
+
 /* The stored key that is the longest prefix of key. Returns 1 and fills key_len_out (a prefix of key, so no bytes
  * are copied) and value_out when one exists, 0 otherwise. */
 int rx_longest_prefix(const rx_node *root, const uint8_t *key, size_t len, size_t *key_len_out, void **value_out);

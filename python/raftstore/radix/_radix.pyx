@@ -81,6 +81,9 @@ cdef extern from "radix.h":
     int rx_iter_next(rx_iter *it, const uint8_t **key_out, size_t *len_out, void **value_out)
     void rx_iter_clear(const rx_ops *ops, rx_iter *it)
     int rx_walk_path(const rx_node *root, const uint8_t *key, size_t len, rx_path_fn fn, void *arg)
+    void rx_prefetch_paths(rx_node **roots, const uint8_t **keys, const size_t *lens, size_t n)
+    void rx_node_cache_trim()
+    size_t rx_node_cache_bytes()
 
 
 # ---- callbacks the C tree uses for values and watches (always called with the GIL held) ---------------------------
@@ -656,6 +659,51 @@ cdef class Txn:
         rx_bloom_decref(self.bloom)
         self.bloom = self.base_bloom
         rx_txn_clear(&dropped)
+
+
+# ---- batches of point operations ------------------------------------------------------------------------------------
+
+cdef enum:
+    PREFETCH_MAX = 16
+
+
+def prefetch_inserts(txns, keys):
+    """Warms the CPU cache for inserting keys[i] (a list of bytes keys, or None) into txns[i], for the first 16 keys
+    in all: the paths are walked in lockstep (rx_prefetch_paths) so that their cache misses overlap, where inserting
+    one key after another waits for each miss in turn. Changes nothing, returns nothing; entries that are not a
+    C Txn with bytes keys are skipped. memdb calls it with one record's keys for all of a table's indexes."""
+    cdef rx_node *roots[PREFETCH_MAX]
+    cdef const uint8_t *ptrs[PREFETCH_MAX]
+    cdef size_t lens[PREFETCH_MAX]
+    cdef size_t n = 0
+    cdef Py_ssize_t i, count = min(len(txns), len(keys))
+    cdef Txn txn
+    for i in range(count):
+        if type(txns[i]) is not Txn:
+            continue
+        index_keys = keys[i]
+        if not index_keys:
+            continue
+        txn = <Txn>txns[i]
+        for key in index_keys:
+            if type(key) is not bytes or n == PREFETCH_MAX:
+                continue
+            roots[n] = txn.txn.root
+            ptrs[n] = <const uint8_t *>PyBytes_AS_STRING(key)
+            lens[n] = <size_t>PyBytes_GET_SIZE(key)
+            n += 1
+    if n:
+        rx_prefetch_paths(roots, ptrs, lens, n)
+
+
+def _node_cache_bytes():
+    """Bytes of freed nodes kept for reuse by the node allocator (csrc/radix.c): for tests and memory reports."""
+    return rx_node_cache_bytes()
+
+
+def _node_cache_trim():
+    """Returns every freed node kept for reuse to malloc."""
+    rx_node_cache_trim()
 
 
 # ---- the cycle collector ------------------------------------------------------------------------------------------
