@@ -446,8 +446,39 @@ static void test_node_cache(void) {
     CHECK(live_objs == 0);
 }
 
+/* rx_prefetch_paths reads only, whatever the keys (present, absent, prefixes of stored keys, longer than any path,
+ * empty), for more walks than it runs at once (ASan checks every read). */
+static void test_prefetch_paths(void) {
+    static const char *stored[] = {"a", "ab", "abc1", "abc2", "abd", "foo/bar", "foo/baz", "foo/qux/1", "\xff"};
+    static const char *probe[] = {"", "a", "abc", "abc1", "abc1/longer/than/any/stored/key", "abx", "f", "foo/",
+                                  "foo/qux/1", "zzz", "\xff\xff", "ab", "abd", "b", "foo/bar", "foo/baz", "abc2",
+                                  "x/y"};
+    enum { NPROBE = sizeof probe / sizeof probe[0] };
+    rx_node *empty = rx_root_new(), *root, *roots[NPROBE];
+    const uint8_t *keys[NPROBE];
+    size_t lens[NPROBE];
+    rx_txn t;
+    rx_txn_init(&t, &OPS, empty, 0);
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) put(&t, stored[i], (long)i);
+    root = rx_txn_commit(&t);
+    for (size_t i = 0; i < NPROBE; i++) {
+        roots[i] = i % 5 == 4 ? empty : root; /* some walks in another (empty) tree */
+        keys[i] = (const uint8_t *)probe[i];
+        lens[i] = strlen(probe[i]);
+    }
+    rx_prefetch_paths(roots, keys, lens, NPROBE);
+    rx_prefetch_paths(roots, keys, lens, 0);
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) CHECK(get_id(root, stored[i]) == (long)i);
+    CHECK(t.size == sizeof stored / sizeof stored[0]);
+    rx_txn_clear(&t);
+    rx_node_decref(&OPS, root);
+    rx_node_decref(&OPS, empty);
+    CHECK(live_objs == 0);
+}
+
 int main(void) {
     test_node_cache();
+    test_prefetch_paths();
     test_basic();
     test_delete_and_merge();
     test_watches();
