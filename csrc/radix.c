@@ -80,7 +80,8 @@ static void release(const rx_ops *ops, void *obj) {
  * A batch of writes in a txn copies every node on the path of each change, and its commit (with the release of the
  * tree it replaced) frees the originals in one burst: glibc handles ~100k-node bursts of frees followed by the next
  * batch's allocations badly (malloc_consolidate, unlink_chunk and _int_malloc were ~27% of a batched memdb insert).
- * So node blocks of up to NODE_CACHE_MAX_BLOCK bytes come in 16-byte size classes, and a freed block goes onto its
+ * So node blocks of up to NODE_CACHE_MAX_BLOCK bytes come in size classes of 16 k + 8 bytes (exactly what a glibc
+ * chunk of 16 (k + 1) bytes holds, so the rounding costs no memory), and a freed block goes onto its
  * class's free list (LIFO, so the next allocation reuses a block that is likely still cached) instead of back to
  * malloc, up to node_cache_limit bytes in all; beyond that, and for bigger nodes, plain malloc/free.
  *
@@ -109,30 +110,29 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define UNPOISON(addr, size) ((void)(addr), (void)(size))
 #endif
 
-enum { NODE_CLASS_SHIFT = 4, NODE_CACHE_MAX_BLOCK = 1024, NODE_CLASSES = NODE_CACHE_MAX_BLOCK >> NODE_CLASS_SHIFT };
+enum { NODE_CLASSES = 64, NODE_CACHE_MAX_BLOCK = (NODE_CLASSES << 4) + 8 };
 
 typedef struct free_block {
     struct free_block *next;
 } free_block;
 
-static free_block *node_cache[NODE_CLASSES + 1]; /* by class: blocks of class << NODE_CLASS_SHIFT bytes */
+static free_block *node_cache[NODE_CLASSES + 1]; /* by class k: blocks of class_bytes(k) bytes */
 static size_t node_cache_bytes;                  /* bytes held on the free lists */
 static size_t node_cache_limit = (size_t)64 << 20;
 
-/* The size class of a node block of `bytes` bytes, or 0 when it is too big to be cached. */
-static inline size_t node_class(size_t bytes) {
-    return bytes <= NODE_CACHE_MAX_BLOCK ? (bytes + ((1u << NODE_CLASS_SHIFT) - 1)) >> NODE_CLASS_SHIFT : 0;
-}
+/* The size class of a node of `bytes` (>= 24) bytes, or 0 when it is too big to be cached; and a class's block size. */
+static inline size_t node_class(size_t bytes) { return bytes <= NODE_CACHE_MAX_BLOCK ? (bytes + 7) >> 4 : 0; }
+static inline size_t class_bytes(size_t cls) { return (cls << 4) + 8; }
 
 static void *block_alloc(size_t bytes) {
     size_t cls = node_class(bytes);
     free_block *b;
     if (!cls) return malloc(bytes);
     b = node_cache[cls];
-    if (!b) return malloc(cls << NODE_CLASS_SHIFT); /* the whole class, so that any block of it fits any node */
-    UNPOISON(b, cls << NODE_CLASS_SHIFT);
+    if (!b) return malloc(class_bytes(cls)); /* the whole class, so that any block of it fits any node */
+    UNPOISON(b, class_bytes(cls));
     node_cache[cls] = b->next;
-    node_cache_bytes -= cls << NODE_CLASS_SHIFT;
+    node_cache_bytes -= class_bytes(cls);
     /* The blocks on a list went cold since they were freed (at the last commit, typically): start loading the next
      * one now, so the next allocation of this class finds it (and its link) in the cache. */
     if (b->next) PREFETCH(b->next);
@@ -142,14 +142,14 @@ static void *block_alloc(size_t bytes) {
 static void block_free(void *p, size_t bytes) {
     size_t cls = node_class(bytes);
     free_block *b = p;
-    if (!cls || node_cache_bytes + (cls << NODE_CLASS_SHIFT) > node_cache_limit) {
+    if (!cls || node_cache_bytes + class_bytes(cls) > node_cache_limit) {
         free(p);
         return;
     }
     b->next = node_cache[cls];
     node_cache[cls] = b;
-    node_cache_bytes += cls << NODE_CLASS_SHIFT;
-    POISON(b, cls << NODE_CLASS_SHIFT);
+    node_cache_bytes += class_bytes(cls);
+    POISON(b, class_bytes(cls));
 }
 
 static void node_free(rx_node *n) { block_free(n, node_bytes(n->plen, n->ecap)); }
@@ -158,7 +158,7 @@ void rx_node_cache_trim(void) {
     for (size_t cls = 1; cls <= NODE_CLASSES; cls++) {
         while (node_cache[cls]) {
             free_block *b = node_cache[cls];
-            UNPOISON(b, cls << NODE_CLASS_SHIFT);
+            UNPOISON(b, class_bytes(cls));
             node_cache[cls] = b->next;
             free(b);
         }

@@ -56,7 +56,7 @@ void rx_node_incref(rx_node *n);
 /* Drops one reference; frees the node and, iteratively, every node only it kept alive (no recursion). */
 void rx_node_decref(const rx_ops *ops, rx_node *n);
 
-/* The node allocator keeps freed node blocks (up to 1 KiB each) on per-size free lists for reuse, up to a limit of
+/* The node allocator keeps freed node blocks (of up to ~1 KiB) on per-size free lists for reuse, up to a limit of
  * 64 MiB by default: a batched txn frees and allocates nodes in bursts that glibc's malloc handles slowly.
  * rx_node_cache_trim returns every cached block to malloc; rx_node_cache_bytes is what the lists hold;
  * rx_node_cache_set_limit changes the limit (0 disables the cache) and returns the previous one. */
