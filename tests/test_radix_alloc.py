@@ -47,6 +47,27 @@ def test_trees_built_from_recycled_nodes_are_exact() -> None:
     assert _radix._node_cache_bytes() == 0
 
 
+def test_node_cache_limit() -> None:
+    previous = _radix._node_cache_set_limit(0)  # off: freed nodes go straight back to malloc
+    try:
+        txn = Tree().txn()
+        for i in range(5000):
+            txn.insert(b"k/%05d" % i, i)
+        tree = txn.commit()
+        del txn, tree
+        assert _radix._node_cache_bytes() == 0
+        _radix._node_cache_set_limit(10_000)
+        txn = Tree().txn()
+        for i in range(5000):
+            txn.insert(b"k/%05d" % i, i)
+        tree = txn.commit()
+        assert tree[b"k/00042"] == 42
+        del txn, tree
+        assert 0 < _radix._node_cache_bytes() <= 10_000
+    finally:
+        _radix._node_cache_set_limit(previous)
+
+
 def test_prefetch_inserts_changes_nothing() -> None:
     rng = random.Random(11)
     trees = []

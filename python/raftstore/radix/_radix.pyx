@@ -84,6 +84,7 @@ cdef extern from "radix.h":
     void rx_prefetch_paths(rx_node **roots, const uint8_t **keys, const size_t *lens, size_t n)
     void rx_node_cache_trim()
     size_t rx_node_cache_bytes()
+    size_t rx_node_cache_set_limit(size_t limit)
 
 
 # ---- callbacks the C tree uses for values and watches (always called with the GIL held) ---------------------------
@@ -704,6 +705,11 @@ def _node_cache_bytes():
 def _node_cache_trim():
     """Returns every freed node kept for reuse to malloc."""
     rx_node_cache_trim()
+
+
+def _node_cache_set_limit(size_t limit):
+    """Sets how many bytes of freed nodes are kept for reuse (0: none, plain malloc/free); returns the old limit."""
+    return rx_node_cache_set_limit(limit)
 
 
 # ---- the cycle collector ------------------------------------------------------------------------------------------
