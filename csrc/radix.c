@@ -75,8 +75,108 @@ static void release(const rx_ops *ops, void *obj) {
     if (obj && ops && ops->release) ops->release(obj);
 }
 
+/* ---- the node allocator -------------------------------------------------------------------------------------- *
+ *
+ * A batch of writes in a txn copies every node on the path of each change, and its commit (with the release of the
+ * tree it replaced) frees the originals in one burst: glibc handles ~100k-node bursts of frees followed by the next
+ * batch's allocations badly (malloc_consolidate, unlink_chunk and _int_malloc were ~27% of a batched memdb insert).
+ * So node blocks of up to NODE_CACHE_MAX_BLOCK bytes come in size classes of 16 k + 8 bytes (exactly what a glibc
+ * chunk of 16 (k + 1) bytes holds, so the rounding costs no memory), and a freed block goes onto its
+ * class's free list (LIFO, so the next allocation reuses a block that is likely still cached) instead of back to
+ * malloc, up to node_cache_limit bytes in all; beyond that, and for bigger nodes, plain malloc/free.
+ *
+ * Thread-safety: the free lists are process-wide and take no lock. This relies on the rule stated in radix.h: every
+ * call into this file that may allocate or free a node (any txn function, rx_root_new, rx_node_decref,
+ * rx_iter_clear, rx_node_cache_*) is serialised process-wide by the caller, whichever thread it runs on. The Python
+ * binding enforces it by making every call with the GIL held (a node may be freed from any thread that drops the
+ * last reference, but only while holding the GIL).
+ *
+ * Under AddressSanitizer a cached block is poisoned while it sits on a free list, so a use of a freed node is still
+ * reported (as a use-after-poison). */
+#if defined(__SANITIZE_ADDRESS__)
+#define RX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RX_ASAN 1
+#endif
+#endif
+#ifdef RX_ASAN
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define POISON(addr, size) __asan_poison_memory_region((addr), (size))
+#define UNPOISON(addr, size) __asan_unpoison_memory_region((addr), (size))
+#else
+#define POISON(addr, size) ((void)(addr), (void)(size))
+#define UNPOISON(addr, size) ((void)(addr), (void)(size))
+#endif
+
+enum { NODE_CLASSES = 64, NODE_CACHE_MAX_BLOCK = (NODE_CLASSES << 4) + 8 };
+
+typedef struct free_block {
+    struct free_block *next;
+} free_block;
+
+static free_block *node_cache[NODE_CLASSES + 1]; /* by class k: blocks of class_bytes(k) bytes */
+static size_t node_cache_bytes;                  /* bytes held on the free lists */
+static size_t node_cache_limit = (size_t)64 << 20;
+
+/* The size class of a node of `bytes` (>= 24) bytes, or 0 when it is too big to be cached; and a class's block size. */
+static inline size_t node_class(size_t bytes) { return bytes <= NODE_CACHE_MAX_BLOCK ? (bytes + 7) >> 4 : 0; }
+static inline size_t class_bytes(size_t cls) { return (cls << 4) + 8; }
+
+static void *block_alloc(size_t bytes) {
+    size_t cls = node_class(bytes);
+    free_block *b;
+    if (!cls) return malloc(bytes);
+    b = node_cache[cls];
+    if (!b) return malloc(class_bytes(cls)); /* the whole class, so that any block of it fits any node */
+    UNPOISON(b, class_bytes(cls));
+    node_cache[cls] = b->next;
+    node_cache_bytes -= class_bytes(cls);
+    /* The blocks on a list went cold since they were freed (at the last commit, typically): start loading the next
+     * one now, so the next allocation of this class finds it (and its link) in the cache. */
+    if (b->next) PREFETCH(b->next);
+    return b;
+}
+
+static void block_free(void *p, size_t bytes) {
+    size_t cls = node_class(bytes);
+    free_block *b = p;
+    if (!cls || node_cache_bytes + class_bytes(cls) > node_cache_limit) {
+        free(p);
+        return;
+    }
+    b->next = node_cache[cls];
+    node_cache[cls] = b;
+    node_cache_bytes += class_bytes(cls);
+    POISON(b, class_bytes(cls));
+}
+
+static void node_free(rx_node *n) { block_free(n, node_bytes(n->plen, n->ecap)); }
+
+void rx_node_cache_trim(void) {
+    for (size_t cls = 1; cls <= NODE_CLASSES; cls++) {
+        while (node_cache[cls]) {
+            free_block *b = node_cache[cls];
+            UNPOISON(b, class_bytes(cls));
+            node_cache[cls] = b->next;
+            free(b);
+        }
+    }
+    node_cache_bytes = 0;
+}
+
+size_t rx_node_cache_bytes(void) { return node_cache_bytes; }
+
+size_t rx_node_cache_set_limit(size_t limit) {
+    size_t previous = node_cache_limit;
+    node_cache_limit = limit;
+    if (node_cache_bytes > limit) rx_node_cache_trim();
+    return previous;
+}
+
 static rx_node *node_alloc(uint32_t plen, uint32_t ecap) {
-    rx_node *n = malloc(node_bytes(plen, ecap));
+    rx_node *n = block_alloc(node_bytes(plen, ecap));
     if (!n) return NULL;
     n->refcnt = 1;
     n->plen = plen;
@@ -124,7 +224,7 @@ void rx_node_decref(const rx_ops *ops, rx_node *n) {
                 pending = c;
             }
         }
-        free(cur);
+        node_free(cur);
     }
 }
 
@@ -273,7 +373,7 @@ static rx_node *node_move(rx_node *n, uint32_t extra, uint32_t skip) {
     memcpy(kids(g), kids(n), n->nedges * sizeof(rx_node *));
     memcpy(labels(g), labels(n), n->nedges);
     memcpy(pfx(g), pfx(n) + skip, n->plen - skip);
-    free(n);
+    node_free(n);
     return g;
 }
 
@@ -447,7 +547,7 @@ int rx_txn_insert(rx_txn *t, const uint8_t *key, size_t len, void *value, void *
             if (!key_ends) {
                 leaf = leaf_new(t->ops, key + depth + common, len - depth - common, value);
                 if (!leaf) {
-                    free(split);
+                    node_free(split);
                     return RX_ENOMEM;
                 }
             }
@@ -455,7 +555,7 @@ int rx_txn_insert(rx_txn *t, const uint8_t *key, size_t len, void *value, void *
             if (n) memcpy(pfx(split), pfx(kids(n)[idx]), common);
             c = n ? make_writable(t, &kids(n)[idx], 0, (uint32_t)common) : NULL;
             if (!c) {
-                free(split);
+                node_free(split);
                 if (leaf) rx_node_decref(t->ops, leaf);
                 return RX_ENOMEM;
             }
@@ -745,6 +845,59 @@ static rx_node *lookup(const rx_node *root, const uint8_t *key, size_t len, cons
         if (c->plen > len - depth || !bytes_eq(pfx(c), key + depth, c->plen)) return NULL;
         depth += c->plen;
         n = c;
+    }
+}
+
+void rx_prefetch_paths(rx_node *const *roots, const uint8_t *const *keys, const size_t *lens, size_t n) {
+    /* Each walk alternates two half-steps, and every live walk takes its half-step before any takes the next, so
+     * that the cache misses of all walks overlap instead of queueing: (a) in a node that an earlier half-step
+     * prefetched, skip its prefix (unchecked: a mismatch only prefetches nodes that will not be needed, which is
+     * harmless, as every pointer followed is a live child) and find the child's slot, prefetching the slot's line;
+     * (b) read the child pointer and prefetch the child. Nothing is written. */
+    enum { WALKS = 16 };
+    for (size_t base = 0; base < n; base += WALKS) {
+        const rx_node *node[WALKS];
+        size_t depth[WALKS];
+        uint32_t slot[WALKS];
+        size_t count = n - base < WALKS ? n - base : WALKS, live = count;
+        int phase[WALKS]; /* 0: (a) next, 1: (b) next, -1: done */
+        for (size_t i = 0; i < count; i++) {
+            node[i] = roots[base + i];
+            depth[i] = 0;
+            phase[i] = 0;
+        }
+        while (live) {
+            for (size_t i = 0; i < count; i++) {
+                const uint8_t *key = keys[base + i];
+                size_t len = lens[base + i];
+                const rx_node *nd = node[i];
+                if (phase[i] < 0) continue;
+                if (phase[i] == 0) {
+                    int found;
+                    size_t d = depth[i];
+                    if (nd->plen > len - d || d + nd->plen == len) {
+                        phase[i] = -1;
+                        live--;
+                        continue;
+                    }
+                    d += nd->plen;
+                    slot[i] = edge_search(nd, key[d], &found);
+                    if (!found) {
+                        phase[i] = -1;
+                        live--;
+                        continue;
+                    }
+                    depth[i] = d;
+                    PREFETCH(&kids(nd)[slot[i]]);
+                    phase[i] = 1;
+                } else {
+                    const rx_node *c = kids(nd)[slot[i]];
+                    PREFETCH(c);
+                    node[i] = c;
+                    phase[i] = 0;
+                }
+            }
+        }
     }
 }
 

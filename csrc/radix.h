@@ -16,8 +16,10 @@
  * rx_txn_commit through ops->fire (see rx_watch_key for when).
  *
  * Threads: no function here takes a lock. A tree (rx_node root) may be read from any number of threads at once as
- * long as every reference-count change is serialised by the caller (the Python binding holds the GIL); a txn
- * belongs to one thread at a time.
+ * long as every reference-count change is serialised by the caller; a txn belongs to one thread at a time. Nodes
+ * come from process-wide free lists (see rx_node_cache_trim), so every call that may allocate or free a node -- any
+ * txn function, rx_root_new, rx_node_decref, rx_iter_clear, rx_iter_seek_* and rx_node_cache_* -- must be
+ * serialised process-wide, on whatever trees and threads. The Python binding holds the GIL for every call.
  *
  * Errors: functions that allocate return RX_ENOMEM on allocation failure and leave the txn unchanged as far as the
  * caller can observe (the failed operation did not happen).
@@ -54,8 +56,21 @@ void rx_node_incref(rx_node *n);
 /* Drops one reference; frees the node and, iteratively, every node only it kept alive (no recursion). */
 void rx_node_decref(const rx_ops *ops, rx_node *n);
 
+/* The node allocator keeps freed node blocks (of up to ~1 KiB) on per-size free lists for reuse, up to a limit of
+ * 64 MiB by default: a batched txn frees and allocates nodes in bursts that glibc's malloc handles slowly.
+ * rx_node_cache_trim returns every cached block to malloc; rx_node_cache_bytes is what the lists hold;
+ * rx_node_cache_set_limit changes the limit (0 disables the cache) and returns the previous one. */
+void rx_node_cache_trim(void);
+size_t rx_node_cache_bytes(void);
+size_t rx_node_cache_set_limit(size_t limit);
+
 /* Point lookup: 1 and *value_out set when found, 0 when absent. */
 int rx_get(const rx_node *root, const uint8_t *key, size_t len, void **value_out);
+
+/* A cache warm-up for a batch of point operations on several trees (e.g. one record's keys in each index): walks
+ * the path of keys[i] in roots[i] for every i in lockstep, prefetching each node, so that the cache misses of all
+ * the walks overlap and the inserts or lookups that follow find their paths in the cache. Reads only. */
+void rx_prefetch_paths(rx_node *const *roots, const uint8_t *const *keys, const size_t *lens, size_t n);
 
 /* The stored key that is the longest prefix of key. Returns 1 and fills key_len_out (a prefix of key, so no bytes
  * are copied) and value_out when one exists, 0 otherwise. */

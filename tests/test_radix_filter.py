@@ -2,8 +2,8 @@
 
 The filter is an internal fast path for lookups of absent keys, invisible in the API, so these tests drive the C
 tree with the filter threshold lowered to a handful of keys and check every lookup, in every version kept, against a
-dict model, while versions share one filter, txns from the same base add keys to it, deletes leave stale bits and
-full filters are rebuilt.
+dict model, while versions share one filter, txns from the same base add keys to it, deletes leave stale bits, full
+filters are dropped and lookups build new ones.
 """
 
 from __future__ import annotations
@@ -88,29 +88,51 @@ def test_no_version_ever_misses_a_key_it_holds(ops: list[tuple[str, object]], pr
         _check(version, version_model, probes)
 
 
-def test_filters_are_built_shared_and_rebuilt(small_filter_threshold: None) -> None:
+def test_filters_are_built_by_lookups_shared_and_dropped_when_full(small_filter_threshold: None) -> None:
     txn = Tree().txn()
     for i in range(7):
         txn.insert(b"k%d" % i, i)
     small = txn.commit()
-    assert small._filter_stats() is None  # below the threshold: no filter
+    assert b"k0" in small and small._filter_stats() is None  # below the threshold: no filter, even when read
     txn.insert(b"k7", 7)
     eight = txn.commit()
+    assert eight._filter_stats() is None  # writes never build a filter: a bulk load nobody reads pays nothing
+    assert b"absent" not in eight
     capacity, added, _ = eight._filter_stats()
-    assert (capacity, added) == (16, 8)  # built from all 8 keys, room for twice as many
+    assert (capacity, added) == (16, 8)  # built by that lookup from all 8 keys, room for twice as many
+    txn = eight.txn()  # starts with eight's filter, and adds its new keys to it
     txn.insert(b"k7", 70)  # an update adds nothing
     assert txn.commit()._filter_stats()[1] == 8
     for i in range(8, 17):
         txn.insert(b"k%d" % i, i)
     grown = txn.commit()
-    assert grown._filter_stats()[1] == 17 and grown._filter_stats()[0] == 16  # one past capacity: full
-    txn.insert(b"k17", 17)  # full: rebuilt from the txn's 18 keys
-    rebuilt = txn.commit()
-    assert rebuilt._filter_stats()[:2] == (36, 18)
-    assert eight._filter_stats()[0] == 16  # older versions keep the filter they had
+    assert grown._filter_stats()[:2] == (16, 17)  # one past capacity: full
+    txn.insert(b"k17", 17)  # full: dropped, not rebuilt by the write
+    dropped = txn.commit()
+    assert dropped._filter_stats() is None
+    assert b"k3" in dropped and dropped._filter_stats()[:2] == (36, 18)  # rebuilt by the next lookup
+    assert eight._filter_stats()[0] == 16 and grown._filter_stats()[0] == 16  # older versions keep theirs
     for i in range(18):
-        assert rebuilt[b"k%d" % i] == (70 if i == 7 else i)
+        assert dropped[b"k%d" % i] == (70 if i == 7 else i)
         assert (b"k%d" % i in eight) == (i < 8)
+        assert b"k%d" % i in grown or i == 17
+
+
+def test_abort_goes_back_to_a_filter_holding_the_base_keys(small_filter_threshold: None) -> None:
+    """A filter built inside a txn holds the txn's keys; after an abort the txn holds base's keys again, including
+    the ones it had deleted (this used to lose them: the rebuilt filter stayed after the abort)."""
+    txn = Tree().txn()
+    for i in range(10):
+        txn.insert(b"k%d" % i, i)
+    base = txn.commit()
+    assert b"k0" in base and base._filter_stats() is not None
+    txn.delete(b"k0")
+    for i in range(40):  # fills base's shared filter: dropped, then rebuilt from the txn's keys by a lookup
+        txn.insert(b"x%d" % i, i)
+    assert b"k0" not in txn and b"x1" in txn
+    txn.abort()
+    assert b"k0" in txn and txn.get(b"k0") == 0 and b"x1" not in txn
+    assert b"k0" in txn.snapshot() and b"k0" in txn.commit()
 
 
 def test_many_keys_with_churn_at_the_default_threshold() -> None:

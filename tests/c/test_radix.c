@@ -405,12 +405,86 @@ static void test_random(void) {
     }
 }
 
+/* The node allocator's free lists: freed nodes are kept for reuse up to the limit, reused by later allocations, and
+ * given back by a trim or a lower limit; the tree behaves the same with the cache off. */
+static void build_and_drop(int n, size_t *cached_after) {
+    rx_node *root = rx_root_new(), *done;
+    rx_txn t;
+    char key[32];
+    rx_txn_init(&t, &OPS, root, 0);
+    rx_node_decref(&OPS, root);
+    for (int i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "node-%05d/svc-%d", (i * 7919) % n, i % 13);
+        put(&t, key, i);
+    }
+    done = rx_txn_commit(&t);
+    rx_txn_clear(&t);
+    for (int i = 0; i < n; i += 97) {
+        snprintf(key, sizeof key, "node-%05d/svc-%d", (i * 7919) % n, i % 13);
+        if (get_id(done, key) < 0) failures++; /* (a lookup through reused blocks) */
+    }
+    rx_node_decref(&OPS, done);
+    *cached_after = rx_node_cache_bytes();
+}
+
+static void test_node_cache(void) {
+    size_t limit = rx_node_cache_set_limit((size_t)64 << 20), first, second, small;
+    rx_node_cache_trim();
+    CHECK(rx_node_cache_bytes() == 0);
+    build_and_drop(2000, &first);
+    CHECK(first > 2000 * 24); /* every node of the dropped tree went onto a free list */
+    build_and_drop(2000, &second);
+    CHECK(second == first); /* the same shapes again: every block came from the lists and went back */
+    rx_node_cache_set_limit(4096);
+    CHECK(rx_node_cache_bytes() == 0); /* a limit below what is held trims */
+    build_and_drop(2000, &small);
+    CHECK(small <= 4096 && small > 0);
+    rx_node_cache_set_limit(0); /* off: plain malloc and free */
+    build_and_drop(500, &small);
+    CHECK(small == 0);
+    rx_node_cache_set_limit(limit);
+    CHECK(live_objs == 0);
+}
+
+/* rx_prefetch_paths reads only, whatever the keys (present, absent, prefixes of stored keys, longer than any path,
+ * empty), for more walks than it runs at once (ASan checks every read). */
+static void test_prefetch_paths(void) {
+    static const char *stored[] = {"a", "ab", "abc1", "abc2", "abd", "foo/bar", "foo/baz", "foo/qux/1", "\xff"};
+    static const char *probe[] = {"", "a", "abc", "abc1", "abc1/longer/than/any/stored/key", "abx", "f", "foo/",
+                                  "foo/qux/1", "zzz", "\xff\xff", "ab", "abd", "b", "foo/bar", "foo/baz", "abc2",
+                                  "x/y"};
+    enum { NPROBE = sizeof probe / sizeof probe[0] };
+    rx_node *empty = rx_root_new(), *root, *roots[NPROBE];
+    const uint8_t *keys[NPROBE];
+    size_t lens[NPROBE];
+    rx_txn t;
+    rx_txn_init(&t, &OPS, empty, 0);
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) put(&t, stored[i], (long)i);
+    root = rx_txn_commit(&t);
+    for (size_t i = 0; i < NPROBE; i++) {
+        roots[i] = i % 5 == 4 ? empty : root; /* some walks in another (empty) tree */
+        keys[i] = (const uint8_t *)probe[i];
+        lens[i] = strlen(probe[i]);
+    }
+    rx_prefetch_paths(roots, keys, lens, NPROBE);
+    rx_prefetch_paths(roots, keys, lens, 0);
+    for (size_t i = 0; i < sizeof stored / sizeof stored[0]; i++) CHECK(get_id(root, stored[i]) == (long)i);
+    CHECK(t.size == sizeof stored / sizeof stored[0]);
+    rx_txn_clear(&t);
+    rx_node_decref(&OPS, root);
+    rx_node_decref(&OPS, empty);
+    CHECK(live_objs == 0);
+}
+
 int main(void) {
+    test_node_cache();
+    test_prefetch_paths();
     test_basic();
     test_delete_and_merge();
     test_watches();
     test_deep_keys();
     test_random();
+    rx_node_cache_trim();
     if (failures) {
         fprintf(stderr, "test_radix: %d failure(s)\n", failures);
         return 1;

@@ -3,7 +3,8 @@
 
 The nodes are C structs: Python's garbage collector never sees one object per node, only these handles. Values are
 Python objects kept alive by the nodes holding them (Py_INCREF / Py_DECREF through rx_ops). Every C call here runs
-with the GIL held: the tree's reference counts, and the value callbacks, rely on it.
+with the GIL held: the tree's reference counts, the node allocator's process-wide free lists (csrc/radix.c) and the
+value callbacks rely on it. Never release the GIL around a call into radix.c.
 """
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
@@ -80,6 +81,10 @@ cdef extern from "radix.h":
     int rx_iter_next(rx_iter *it, const uint8_t **key_out, size_t *len_out, void **value_out)
     void rx_iter_clear(const rx_ops *ops, rx_iter *it)
     int rx_walk_path(const rx_node *root, const uint8_t *key, size_t len, rx_path_fn fn, void *arg)
+    void rx_prefetch_paths(rx_node **roots, const uint8_t **keys, const size_t *lens, size_t n)
+    void rx_node_cache_trim()
+    size_t rx_node_cache_bytes()
+    size_t rx_node_cache_set_limit(size_t limit)
 
 
 # ---- callbacks the C tree uses for values and watches (always called with the GIL held) ---------------------------
@@ -137,7 +142,14 @@ cdef inline int _key_of(object key, const uint8_t **ptr, size_t *length, Py_buff
 # ---- the key filter -----------------------------------------------------------------------------------------------
 # Trees of at least FILTER_MIN_KEYS keys carry a Bloom filter (csrc/bloom.h) that answers most lookups of absent keys
 # without walking the tree. Invariant, kept by Txn.insert: a tree's filter holds every key the tree holds (it is
-# shared by a family of versions and only gains keys, so it may hold more; never fewer).
+# shared by a family of versions and only gains keys, so it may hold more; never fewer), or the tree has none.
+#
+# Who pays for it: readers. A filter is built (from all of a tree's keys, O(n)) by the first point lookup on a tree or
+# txn of at least FILTER_MIN_KEYS keys that has none; writes only add their new keys to a filter that exists. When a
+# filter is full (its false-positive rate is rising), the next new key drops it instead of rebuilding it, and the next
+# lookup builds a bigger one. A bulk load that nobody reads while it runs builds no filter at all (building them at
+# each doubling of the tree cost a batched memdb insert ~10%), and a read-mostly tree rebuilds exactly as often as
+# before: once per doubling.
 
 cdef size_t FILTER_MIN_KEYS = 4096
 
@@ -340,6 +352,8 @@ cdef class Tree:
         return default
 
     cdef int _lookup(self, object key, void **value) except -1:
+        if self.bloom == NULL and self.size >= FILTER_MIN_KEYS:
+            self.bloom = _filter_of(self.root, self.size)  # a cache: the tree's contents never change
         return _lookup(self.root, self.bloom, key, value)
 
     def txn(self):
@@ -485,7 +499,8 @@ cdef class Txn:
     cdef rx_txn txn
     cdef rx_node *base       # the tree the txn started from or last committed, for abort()
     cdef size_t base_size
-    cdef rx_bloom *bloom     # holds every key of txn.root and of base (see the key filter above), or NULL
+    cdef rx_bloom *bloom       # holds every key of txn.root (see the key filter above), or NULL
+    cdef rx_bloom *base_bloom  # the filter that holds every key of base (restored by abort), or NULL
     cdef object __weakref__
     cdef object _gc_slot  # never set: gives the type the collector's slots (see the end of this file)
 
@@ -493,6 +508,7 @@ cdef class Txn:
         self.txn.root = NULL
         self.base = NULL
         self.bloom = NULL
+        self.base_bloom = NULL
 
     def __dealloc__(self):
         if self.txn.root != NULL:
@@ -502,6 +518,8 @@ cdef class Txn:
             self.base = NULL
         rx_bloom_decref(self.bloom)
         self.bloom = NULL
+        rx_bloom_decref(self.base_bloom)
+        self.base_bloom = NULL
 
     @staticmethod
     cdef Txn _start(rx_node *root, size_t size, rx_bloom *bloom):
@@ -511,25 +529,23 @@ cdef class Txn:
         t.base = root
         t.base_size = size
         t.bloom = bloom
+        t.base_bloom = bloom
         if bloom != NULL:
+            rx_bloom_incref(bloom)
             rx_bloom_incref(bloom)
         return t
 
-    cdef int _key_added(self, const uint8_t *key, size_t length) except -1:
-        """Keeps the filter invariant after a new key went in: add it, or (re)build the filter from the txn's keys
-        when the txn has grown big enough to need one or the filter is full. A rebuilt filter serves this txn and
-        the trees it commits; the base tree keeps the old one, which still holds all of its keys."""
-        cdef rx_bloom *rebuilt
+    cdef void _key_added(self, const uint8_t *key, size_t length):
+        """Keeps the filter invariant after a new key went in: add it to the filter, or drop a full filter (the next
+        lookup builds a bigger one; see the key filter above). The base tree keeps its own reference to a dropped
+        filter, which still holds all of its keys."""
         if self.bloom == NULL:
-            if self.txn.size < FILTER_MIN_KEYS:
-                return 0
-        elif not rx_bloom_full(self.bloom):
+            return
+        if not rx_bloom_full(self.bloom):
             rx_bloom_add(self.bloom, key, length)
-            return 0
-        rebuilt = _filter_of(self.txn.root, self.txn.size)
+            return
         rx_bloom_decref(self.bloom)
-        self.bloom = rebuilt
-        return 0
+        self.bloom = NULL
 
     def __len__(self):
         return self.txn.size
@@ -555,6 +571,10 @@ cdef class Txn:
         return default
 
     cdef int _lookup(self, object key, void **value) except -1:
+        if self.bloom == NULL and self.txn.size >= FILTER_MIN_KEYS:
+            # Built from the txn's current keys only: keys of base that this txn deleted are not in it, which is why
+            # abort() goes back to base_bloom.
+            self.bloom = _filter_of(self.txn.root, self.txn.size)
         return _lookup(self.txn.root, self.bloom, key, value)
 
     def insert(self, key, value):
@@ -566,12 +586,8 @@ cdef class Txn:
         cdef int viewed = _key_of(key, &ptr, &length, &view)
         cdef int rc = rx_txn_insert(&self.txn, ptr, length, <void *>value, &old)
         if rc == 0:
-            try:
-                self._key_added(ptr, length)
-            finally:
-                if viewed:
-                    PyBuffer_Release(&view)
-        elif viewed:
+            self._key_added(ptr, length)
+        if viewed:
             PyBuffer_Release(&view)
         if rc < 0:
             raise MemoryError()
@@ -626,6 +642,10 @@ cdef class Txn:
         rx_node_incref(root)
         self.base = root
         self.base_size = size
+        if self.bloom != NULL:
+            rx_bloom_incref(self.bloom)
+        rx_bloom_decref(self.base_bloom)
+        self.base_bloom = self.bloom
         tree = Tree._wrap(root, size, self.bloom)
         rx_node_decref(&OPS, old_base)
         return tree
@@ -634,7 +654,62 @@ cdef class Txn:
         """Drops the changes since the start (or the last commit) without firing any watch."""
         cdef rx_txn dropped = self.txn  # released only once the txn is whole again (value destructors may use it)
         rx_txn_init(&self.txn, &OPS, self.base, self.base_size)
+        # A filter built or dropped since the start covers the txn's keys, not necessarily base's: go back to base's.
+        if self.base_bloom != NULL:
+            rx_bloom_incref(self.base_bloom)
+        rx_bloom_decref(self.bloom)
+        self.bloom = self.base_bloom
         rx_txn_clear(&dropped)
+
+
+# ---- batches of point operations ------------------------------------------------------------------------------------
+
+cdef enum:
+    PREFETCH_MAX = 16
+
+
+def prefetch_inserts(txns, keys):
+    """Warms the CPU cache for inserting keys[i] (a list of bytes keys, or None) into txns[i], for the first 16 keys
+    in all: the paths are walked in lockstep (rx_prefetch_paths) so that their cache misses overlap, where inserting
+    one key after another waits for each miss in turn. Changes nothing, returns nothing; entries that are not a
+    C Txn with bytes keys are skipped. memdb calls it with one record's keys for all of a table's indexes."""
+    cdef rx_node *roots[PREFETCH_MAX]
+    cdef const uint8_t *ptrs[PREFETCH_MAX]
+    cdef size_t lens[PREFETCH_MAX]
+    cdef size_t n = 0
+    cdef Py_ssize_t i, count = min(len(txns), len(keys))
+    cdef Txn txn
+    for i in range(count):
+        if type(txns[i]) is not Txn:
+            continue
+        index_keys = keys[i]
+        if not index_keys:
+            continue
+        txn = <Txn>txns[i]
+        for key in index_keys:
+            if type(key) is not bytes or n == PREFETCH_MAX:
+                continue
+            roots[n] = txn.txn.root
+            ptrs[n] = <const uint8_t *>PyBytes_AS_STRING(key)
+            lens[n] = <size_t>PyBytes_GET_SIZE(key)
+            n += 1
+    if n:
+        rx_prefetch_paths(roots, ptrs, lens, n)
+
+
+def _node_cache_bytes():
+    """Bytes of freed nodes kept for reuse by the node allocator (csrc/radix.c): for tests and memory reports."""
+    return rx_node_cache_bytes()
+
+
+def _node_cache_trim():
+    """Returns every freed node kept for reuse to malloc."""
+    rx_node_cache_trim()
+
+
+def _node_cache_set_limit(size_t limit):
+    """Sets how many bytes of freed nodes are kept for reuse (0: none, plain malloc/free); returns the old limit."""
+    return rx_node_cache_set_limit(limit)
 
 
 # ---- the cycle collector ------------------------------------------------------------------------------------------
