@@ -159,6 +159,16 @@ def test_three_servers_bootstrap_expect_and_forwarding_errors(loop: asyncio.Abst
                     break
                 await asyncio.sleep(0.05)
             assert state is not None and state.healthy and len(state.voters) == 4
+            # A server that dies is removed by autopilot while quorum holds (failure detection shortened here).
+            dead = next(b for b in backends if b is not leader)
+            backends.remove(dead)
+            await dead.close()
+            for _ in range(int(DEADLINE / 0.05)):
+                if dead.node.id not in [s.id for s in leader.raft_configuration()[1]]:
+                    break
+                await asyncio.sleep(0.05)
+            assert [s.id for s in leader.raft_configuration()[1]].count(dead.node.id) == 0
+            assert len(leader.raft_configuration()[1]) == 3
         finally:
             for backend in backends:
                 await backend.close()

@@ -134,9 +134,10 @@ class AutopilotRunner:
         fsm: FSM,
         update_interval: float = DEFAULT_UPDATE_INTERVAL,
         reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL,
+        failure_timeout: float = FAILURE_DETECTION_TIMEOUT,
     ) -> None:
         self.node = node
-        self.delegate = NodeDelegate(node, fsm)
+        self.delegate = NodeDelegate(node, fsm, failure_timeout)
         self.autopilot = Autopilot(NodeRaftControl(node), self.delegate)
         self.update_interval = update_interval
         self.reconcile_interval = reconcile_interval

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from raftstore.agent import commands
 from raftstore.agent.backend import NotLeaderError, ServerBackend
@@ -85,6 +85,17 @@ class Server:
     def http_address(self) -> str:
         """HOST:PORT of the HTTP API (only when started with ``http_addr``)."""
         return self._thread.http_address
+
+    # ------------------------------------------------------------------------------------------ snapshots
+
+    def snapshot_save(self, out: BinaryIO) -> int:
+        """Write a Consul snapshot archive of the whole state to `out`; returns its Raft index."""
+        index: int = self._run(self.backend.snapshot_save(out), timeout=None)
+        return index
+
+    def snapshot_restore(self, archive: BinaryIO) -> None:
+        """Verify `archive` completely, then replace the whole state with it (through Raft: every server)."""
+        self._run(self.backend.snapshot_restore(archive), timeout=None)
 
     def _run(self, coroutine: Any, timeout: float | None = 60.0) -> Any:
         return self._thread.call(coroutine, timeout)

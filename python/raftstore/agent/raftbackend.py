@@ -48,10 +48,14 @@ class RaftBackend:
         """Optional member of the contract: autopilot's latest `State` on the leader, None elsewhere."""
         return self.autopilot.state if self.autopilot is not None else None
 
-    def start_autopilot(self, update_interval: float = 2.0, reconcile_interval: float = 10.0) -> None:
-        from raftstore.agent.autopilot_runner import AutopilotRunner
+    def start_autopilot(
+        self, update_interval: float = 2.0, reconcile_interval: float = 10.0, failure_timeout: float | None = None
+    ) -> None:
+        from raftstore.agent.autopilot_runner import FAILURE_DETECTION_TIMEOUT, AutopilotRunner
 
-        self.autopilot = AutopilotRunner(self.node, self.fsm, update_interval, reconcile_interval)
+        self.autopilot = AutopilotRunner(
+            self.node, self.fsm, update_interval, reconcile_interval, failure_timeout or FAILURE_DETECTION_TIMEOUT
+        )
         self._tasks.append(asyncio.get_running_loop().create_task(self.autopilot.run()))
 
     @property
@@ -310,6 +314,8 @@ async def start_raft_backend(config: Any) -> RaftBackend:
     joiner = Joiner(node, list(config.retry_join), config.bootstrap_expect or 0)
     backend._tasks.append(asyncio.get_running_loop().create_task(joiner.run()))
     backend.start_autopilot(
-        getattr(config, "autopilot_update_interval", 2.0), getattr(config, "autopilot_reconcile_interval", 10.0)
+        getattr(config, "autopilot_update_interval", 2.0),
+        getattr(config, "autopilot_reconcile_interval", 10.0),
+        getattr(config, "autopilot_failure_timeout", None),
     )
     return backend
