@@ -85,11 +85,38 @@ class RaftBackend:
         except raft_errors.RaftError as error:
             raise BackendError(str(error)) from None
 
+    async def _hold_for_leader(self, deadline: float) -> BackendError | None:
+        """Consul's RPC hold: while there is no leader, or this follower has not yet heard where the leader's HTTP
+        API is, wait (up to the deadline) instead of failing the request at once. None: this server leads now, so
+        the caller retries here."""
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
+            if self.node.is_leader():
+                return None
+            if self.node.leader()[1] and self.node.leader_meta().get("http"):
+                break
+            await asyncio.sleep(0.02)
+        return self._not_leader()
+
     # ------------------------------------------------------------------------------------------ contract
     async def apply(self, msg_type: MessageType, body: Mapping[str, Any]) -> ApplyResult:
-        future = self.node.apply(encode(msg_type, dict(body)))
-        response = await self._wait(future)
-        return ApplyResult(future.index, response)
+        data = encode(msg_type, dict(body))
+        deadline = asyncio.get_running_loop().time() + RPC_HOLD_TIMEOUT
+        while True:
+            future = self.node.apply(data)
+            try:
+                response = await self._wait(future)
+            except NotLeaderError:  # refused before it was proposed: safe to send again
+                error = await self._hold_for_leader(deadline)
+                if error is not None:
+                    raise error from None
+                continue
+            except NoLeaderError:
+                error = await self._hold_for_leader(deadline)
+                if error is not None:
+                    raise error from None
+                continue
+            return ApplyResult(future.index, response)
 
     def apply_sync(self, msg_type: MessageType, body: Mapping[str, Any], timeout: float = 60.0) -> ApplyResult:
         """`apply` for plain threads (the embedding API)."""
@@ -103,9 +130,20 @@ class RaftBackend:
         return ApplyResult(future.index, response)
 
     async def verify_leader(self) -> None:
-        if not self.node.is_leader():
-            raise self._not_leader()
-        await self._wait(self.node.verify_leader())
+        deadline = asyncio.get_running_loop().time() + RPC_HOLD_TIMEOUT
+        while True:
+            if not self.node.is_leader():
+                error = await self._hold_for_leader(deadline)
+                if error is not None:
+                    raise error
+                continue
+            try:
+                await self._wait(self.node.verify_leader())
+                return
+            except (NotLeaderError, NoLeaderError):
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise
+                continue
 
     def is_leader(self) -> bool:
         return self.node.is_leader()
@@ -198,6 +236,8 @@ class RaftBackend:
             closer.close()
 
 
+RPC_HOLD_TIMEOUT = 7.0
+"""Consul's rpc_hold_timeout: how long a request waits for a leader (or for where it is) before failing."""
 DIAL_MAP_ENV = "RAFTSTORE_RAFT_DIAL_MAP"
 """Fault tests only: JSON ``{peer Raft address: address to dial}`` routing this server's Raft links via a proxy."""
 SNAPSHOT_THRESHOLD_ENV = "RAFTSTORE_SNAPSHOT_THRESHOLD"
