@@ -58,6 +58,45 @@ def test_writes_through_any_server_and_snapshots(cluster: list[AgentProcess], tm
     config = client(cluster[1]).operator.raft_config()
     assert len(config["Servers"]) == 3 and sum(s["Leader"] for s in config["Servers"]) == 1
 
+    # Sessions, locks, txn, catalog and health through a follower (each forwarded to the leader).
+    leader_address = wait_leader(cluster)
+    follower = next(a for a in cluster if a.raft_addr != leader_address)
+    c = client(follower)
+    end = time.monotonic() + DEADLINE
+    while len([n for n in c.catalog.nodes()[1] if n["Node"].startswith("server-")]) < 3:  # the leader's duty
+        assert time.monotonic() < end, "the leader did not register the servers in the catalog"
+        time.sleep(0.05)
+    session = c.session.create(name="lock-holder", ttl=30)
+    assert c.kv.put("locks/a", "mine", acquire=session) is True
+    assert client(cluster[2]).kv.get("locks/a", consistency="consistent")[1]["Session"] == session
+    assert c.session.info(session)[1]["Name"] == "lock-holder"
+    ok = c.txn.put([{"KV": {"Verb": "set", "Key": "txn/x", "Value": "eA=="}}, {"KV": {"Verb": "get", "Key": "txn/x"}}])
+    assert ok["Errors"] is None and len(ok["Results"]) == 2
+    assert (
+        c.catalog.register(
+            "web-node",
+            "10.0.0.7",
+            service={"Service": "web", "Port": 80},
+            check={"Name": "web-alive", "Status": "passing", "ServiceID": "web"},
+        )
+        is True
+    )
+    _, nodes = c.health.service("web", passing=True)
+    assert [n["Node"]["Node"] for n in nodes] == ["web-node"]
+    index, _ = c.kv.get("block/me")
+    import threading
+
+    def later() -> None:
+        time.sleep(0.3)
+        client(cluster[2]).kv.put("block/me", "now")
+
+    writer = threading.Thread(target=later)
+    writer.start()
+    new_index, entry = c.kv.get("block/me", index=index, wait="20s")  # a blocking query on a follower
+    writer.join()
+    assert entry is not None and entry["Value"] == b"now" and int(new_index) > int(index)
+    assert c.session.destroy(session) is True
+
     archive = tmp_path / "backup.snap"
     assert main(["snapshot", "save", "--http-addr", cluster[2].http_addr, str(archive)]) == 0
     assert archive.exists() and not (tmp_path / "backup.snap.unverified").exists()
