@@ -126,6 +126,11 @@ def test_command_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     out = capsys.readouterr().out
     assert "seed 7:" in out and "verdict: PASS" in out and history.read_text().count("\n") > 10
     assert clusters[0].servers == 5 and all(node.down is False for node in clusters[0].nodes)
+
+    def broken(servers: int, workdir: Path, seed: int) -> FakeCluster:
+        raise RuntimeError("no agent here")
+
+    assert cli.main(["--seconds", "1", "--seed", "1"], launch=broken) == 2
     assert "cannot start the cluster" in capsys.readouterr().err
 
     def lossy(servers: int, workdir: Path, seed: int) -> FakeCluster:

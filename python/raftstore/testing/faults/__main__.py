@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None, launch: Launcher = launch_cluster) -
     try:
         try:
             cluster = launch(args.servers, workdir, seed)
-        except FaultUnsupported as error:
+        except (FaultUnsupported, RuntimeError, OSError) as error:  # no cluster to test: not a verdict
             print(f"cannot start the cluster: {error}", file=sys.stderr)
             return 2
         try:
