@@ -174,3 +174,64 @@ def test_three_servers_bootstrap_expect_and_forwarding_errors(loop: asyncio.Abst
                 await backend.close()
 
     loop.run_until_complete(asyncio.wait_for(run(), DEADLINE * 2))
+
+
+def test_raft_over_mutual_tls(loop: asyncio.AbstractEventLoop, tmp_path: Path) -> None:
+    """With the agent's TLS settings, Raft links use TLS too, and with tls_verify_incoming a server without a
+    certificate from the cluster CA is refused: the cluster forms only among the certified servers."""
+    from raftstore.testing.pki import make_pki
+
+    pki = make_pki(tmp_path)
+    tls = {
+        "tls": True,
+        "tls_cert_file": str(pki.server_cert),
+        "tls_key_file": str(pki.server_key),
+        "tls_ca_file": str(pki.ca),
+        "tls_verify_incoming": True,
+    }
+
+    async def run() -> None:
+        addresses = [f"127.0.0.1:{free_port()}" for _ in range(3)]
+        backends: list[RaftBackend] = []
+        try:
+            for n, address in enumerate(addresses):
+                backends.append(
+                    await start_raft_backend(
+                        agent_config(
+                            node_name=f"tls-{n}",
+                            data_dir=str(tmp_path / f"t{n}"),
+                            raft_addr=address,
+                            bootstrap_expect=3,
+                            retry_join=addresses,
+                            **tls,
+                        )
+                    )
+                )
+            for _ in range(int(DEADLINE / 0.02)):
+                if sum(b.is_leader() for b in backends) == 1 and all(b.known_leader() for b in backends):
+                    break
+                await asyncio.sleep(0.02)
+            leader = next(b for b in backends if b.is_leader())
+            await leader.apply(MessageType.KVS, kv_set("secure", b"yes"))
+            for _ in range(int(DEADLINE / 0.02)):
+                if all(b.state.kvs_get("secure")[1] is not None for b in backends):
+                    break
+                await asyncio.sleep(0.02)
+            assert all(b.state.kvs_get("secure")[1] is not None for b in backends)
+            # A server without TLS cannot join: its plain-text hello never reaches the cluster.
+            intruder = await start_raft_backend(
+                agent_config(
+                    node_name="intruder",
+                    data_dir=str(tmp_path / "x"),
+                    raft_addr=f"127.0.0.1:{free_port()}",
+                    retry_join=addresses[:1],
+                )
+            )
+            backends.append(intruder)
+            await asyncio.sleep(2.0)  # time for several join attempts (each would be answered within ~0.5 s)
+            assert len(leader.raft_configuration()[1]) == 3 and not intruder.known_leader()
+        finally:
+            for backend in backends:
+                await backend.close()
+
+    loop.run_until_complete(asyncio.wait_for(run(), DEADLINE * 2))

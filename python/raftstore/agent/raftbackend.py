@@ -343,7 +343,14 @@ async def start_raft_backend(config: Any) -> RaftBackend:
         trailing_logs=10240 if SNAPSHOT_THRESHOLD_ENV not in os.environ else 100,
     )
     dial_map = json.loads(os.environ.get(DIAL_MAP_ENV, "{}"))
-    transport = tcp_transport(config.raft_addr, dial_map=dial_map)
+    server_ssl = client_ssl = None
+    if getattr(config, "tls", False):
+        # The agent's certificate on both sides of every Raft link (as Consul's servers do): with
+        # tls_verify_incoming, a peer without a certificate from the cluster CA cannot even say hello.
+        from raftstore.agent.listener import forward_ssl_context, server_ssl_context
+
+        server_ssl, client_ssl = server_ssl_context(config), forward_ssl_context(config)
+    transport = tcp_transport(config.raft_addr, dial_map=dial_map, server_ssl=server_ssl, client_ssl=client_ssl)
     node = Node(raft_config, fsm, logs, logs, FileSnapshotStore(base, retain=2), transport, meta=meta)
     try:
         await asyncio.to_thread(node.start)
