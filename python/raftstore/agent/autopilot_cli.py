@@ -40,17 +40,9 @@ def run(args: argparse.Namespace, client: HTTPClient) -> int:
     path = "/v1/operator/autopilot/configuration"
     if args.autopilot_command == "get-config":
         config = client.json("GET", path) or {}
-        for key in (
-            "CleanupDeadServers",
-            "LastContactThreshold",
-            "MaxTrailingLogs",
-            "MinQuorum",
-            "ServerStabilizationTime",
-            "RedundancyZoneTag",
-            "DisableUpgradeMigration",
-            "UpgradeVersionTag",
-        ):
-            value = config.get(key)
+        for key, value in config.items():  # the agent's order (AutopilotConfig.to_http), as Consul prints it
+            if key in ("CreateIndex", "ModifyIndex"):
+                continue
             shown = json.dumps(value) if isinstance(value, str) and key.endswith("Tag") else value
             print(f"{key} = {str(shown).lower() if isinstance(shown, bool) else shown}")
         return 0

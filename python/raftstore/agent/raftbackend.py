@@ -106,12 +106,7 @@ class RaftBackend:
             future = self.node.apply(data)
             try:
                 response = await self._wait(future)
-            except NotLeaderError:  # refused before it was proposed: safe to send again
-                error = await self._hold_for_leader(deadline)
-                if error is not None:
-                    raise error from None
-                continue
-            except NoLeaderError:
+            except (NotLeaderError, NoLeaderError):  # refused before it was proposed: safe to send again
                 error = await self._hold_for_leader(deadline)
                 if error is not None:
                     raise error from None
@@ -336,11 +331,12 @@ async def start_raft_backend(config: Any) -> RaftBackend:
     base.mkdir(parents=True, exist_ok=True)
     wal = WALStore(base / "wal")
     logs, closers = fault_hooks(wal)
+    fault_threshold = os.environ.get(SNAPSHOT_THRESHOLD_ENV)
     raft_config = Config(
         local_id=config.node_name,
-        snapshot_threshold=int(os.environ.get(SNAPSHOT_THRESHOLD_ENV, "16384")),
-        snapshot_interval=30.0 if SNAPSHOT_THRESHOLD_ENV not in os.environ else 1.0,
-        trailing_logs=10240 if SNAPSHOT_THRESHOLD_ENV not in os.environ else 100,
+        snapshot_threshold=int(fault_threshold) if fault_threshold else 16384,
+        snapshot_interval=1.0 if fault_threshold else 30.0,
+        trailing_logs=100 if fault_threshold else 10240,
     )
     dial_map = json.loads(os.environ.get(DIAL_MAP_ENV, "{}"))
     server_ssl = client_ssl = None

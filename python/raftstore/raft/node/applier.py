@@ -129,11 +129,14 @@ class Applier:
                 while not jobs:
                     cond.wait()
                 job = jobs.popleft()
-                if isinstance(job, _Apply):
+                if isinstance(job, _Apply) and jobs and isinstance(jobs[0], _Apply):
+                    entries, futures = list(job.entries), list(job.futures)
                     while jobs and isinstance(jobs[0], _Apply):
                         more = jobs.popleft()
                         assert isinstance(more, _Apply)
-                        job = _Apply(job.entries + more.entries, job.futures + more.futures)
+                        entries.extend(more.entries)
+                        futures.extend(more.futures)
+                    job = _Apply(entries, futures)
             if job is None:
                 return
             if isinstance(job, _Call):  # calls run even after a failure: each reports it to its own future

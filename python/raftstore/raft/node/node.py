@@ -199,13 +199,11 @@ class Node:
             boot = self.storage.boot_state()
             self._new_core(boot)
             self._applier = Applier(self.fsm, self._fatal, name=f"raft-applier-{self.id}")
-            opened = None if self.config.no_snapshot_restore_on_start else self.storage.open_snapshot()
-            if opened is not None:
-                snap_meta, reader = opened
-                reader.close()
-                snapshot_id = self.storage.snapshots.list()[0].id
+            snapshots = [] if self.config.no_snapshot_restore_on_start else self.storage.snapshots.list()
+            if snapshots:  # the newest, the one boot_state started the core from; opening it verifies it
+                newest = snapshots[0]
                 self._applier.restore(
-                    lambda: self.storage.snapshots.open(snapshot_id)[1], snap_meta.index, snap_meta.term, None
+                    lambda: self.storage.snapshots.open(newest.id)[1], newest.index, newest.term, None
                 )
             self._transport = self._transport_factory(self.id, self._on_message)
             await self._transport.start()
