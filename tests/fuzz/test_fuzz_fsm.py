@@ -109,6 +109,12 @@ def test_noise_commands(data: bytes) -> None:
     targets.CommandTarget()(data)
 
 
+@fuzz_settings(200)
+@given(mutants(targets._kv_set_seeds()))
+def test_mutated_kv_set_bodies(data: bytes) -> None:
+    targets.kv_set(data)
+
+
 def _outcome(fsm: FSM, data: bytes, index: int) -> str:
     try:
         return type(fsm.apply(Log(index, 1, LogType.COMMAND, data))).__name__

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO
 
+from raftstore.fsm import kvset
 from raftstore.fsm.codec import decode_body
 from raftstore.fsm.dispatch import CommandTable
 from raftstore.fsm.messages import MessageType
@@ -24,7 +25,7 @@ from raftstore.state import StateStore, catalog, kvs, sessions
 from raftstore.state.errors import InvalidRequestError, StateError
 from raftstore.state.indextable import defer_updates, discard_deferred, flush_deferred, set_index
 from raftstore.state.records import DirEntry, string_field, uint_field
-from raftstore.state.schema import AUTOPILOT
+from raftstore.state.schema import AUTOPILOT, KVS
 from raftstore.state.txn import TxnAborted, txn_rw
 
 _KVS_OPS = {"set", "cas", "lock", "unlock", "delete", "delete-cas", "delete-tree"}
@@ -36,11 +37,36 @@ def _not_utf8(error: UnicodeEncodeError) -> InvalidRequestError:
     return InvalidRequestError(f"a string field is not valid UTF-8: {error.object[error.start : error.end]!r}")
 
 
-class FSM:
-    """Consul's FSM over a `StateStore`; `clock` drives only lock-delay (never persisted)."""
+_KV_FAST_PATHS = ("auto", "c", "python", "off")
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+
+def _set_run_function(kv_fast_path: str) -> Callable[[list[Log], int, Any], tuple[int, int]] | None:
+    """The KV-set fast path's implementation: the C one by default, the pure-Python reference (same results, for
+    tests and for platforms without the extension), or none (every entry takes the general path)."""
+    if kv_fast_path not in _KV_FAST_PATHS:
+        raise ValueError(f"kv_fast_path must be one of {', '.join(_KV_FAST_PATHS)}, got {kv_fast_path!r}")
+    if kv_fast_path == "off":
+        return None
+    if kv_fast_path == "python":
+        return kvset.apply_set_run
+    try:
+        from raftstore.fsm import _kvset
+    except ImportError:
+        if kv_fast_path == "c":
+            raise
+        return kvset.apply_set_run
+    return _kvset.apply_set_run
+
+
+class FSM:
+    """Consul's FSM over a `StateStore`; `clock` drives only lock-delay (never persisted).
+
+    `kv_fast_path` picks how `apply_batch` applies runs of plain KV sets (raftstore.fsm.kvset): "auto" (C when
+    built), "c", "python" (the reference) or "off"; every choice gives the same state and responses."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, kv_fast_path: str = "auto") -> None:
         self._clock = clock
+        self._set_run = _set_run_function(kv_fast_path)
         self.state = StateStore(clock)
         self._state_lock = threading.Lock()
         self._tx: Txn | None = None
@@ -62,12 +88,19 @@ class FSM:
 
     def apply_batch(self, logs: Iterable[Log]) -> list[Any]:
         """Apply entries in order with per-entry semantics; runs of KV/tombstone commands share one memdb write
-        transaction (they validate before writing, so a refused one leaves the shared transaction untouched)."""
+        transaction (they validate before writing, so a refused one leaves the shared transaction untouched), and
+        runs of plain KV sets within them take the fast path (raftstore.fsm.kvset), which writes exactly what the
+        general path would."""
+        entries = logs if isinstance(logs, list) else list(logs)
         responses: list[Any] = []
+        set_run = self._set_run
+        i = 0
         try:
-            for log in logs:
+            while i < len(entries):
+                log = entries[i]
                 if log.type != LogType.COMMAND:
                     responses.append(None)
+                    i += 1
                     continue
                 batchable = len(log.data) > 0 and (log.data[0] & 0x7F) in _BATCHABLE
                 if batchable and self._tx is None:
@@ -75,7 +108,17 @@ class FSM:
                     defer_updates(self._tx)
                 elif not batchable and self._tx is not None:
                     self._commit_batch()
+                if set_run is not None and batchable and self._tx is not None:
+                    # index_txns() also drops readable copies taken by earlier reads: the run writes in place.
+                    stop, last = set_run(entries, i, self._tx.index_txns(KVS)[0])
+                    if last:
+                        set_index(self._tx, KVS, last)
+                    if stop > i:
+                        responses.extend([None] * (stop - i))
+                        i = stop
+                        continue
                 responses.append(self.commands.apply(log.data, log.index))
+                i += 1
         finally:
             self._commit_batch()
         return responses

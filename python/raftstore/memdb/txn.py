@@ -162,6 +162,18 @@ class Txn:
         if self._changes is not None:
             self._changes.append(Change(table, existing, obj, keys[0][0]))
 
+    def index_txns(self, table: str) -> list[Any]:
+        """The radix write transactions of every index of ``table``, in the schema's index order (``id`` first).
+
+        For a caller that maintains a table's indexes itself on a hot path (the FSM's run of KV sets, see
+        raftstore.fsm.kvset), and so takes over the invariant ``insert`` keeps: when the transaction commits, every
+        index of the table describes exactly the same objects. Refused while changes are tracked (writes made this
+        way would be missing from them). Readable copies taken so far are dropped, as before any write."""
+        self._check_write()
+        if self._changes is not None:
+            raise TxnError("index_txns() cannot be used while changes are tracked")
+        return self._table_txns(self._plan(table))
+
     def delete(self, table: str, obj: Any) -> None:
         """Delete the stored object with ``obj``'s primary key (NotFoundError if there is none); its keys are
         computed from the stored object, so ``obj`` only needs the primary key right."""

@@ -212,6 +212,35 @@ def _seed_commands() -> list[bytes]:
     ]
 
 
+def kv_set(data: bytes) -> None:
+    """The FSM's KV-set fast path parser (raftstore.fsm.kvset): the C one and the pure-Python reference agree on
+    every command body, and whatever they accept, the general path (msgpack, then DirEntry.from_record) reads as a
+    `set` with the same fields. The input is a command without its type byte."""
+    from raftstore.fsm import _kvset, kvset  # the C extension: imported only when this target runs
+    from raftstore.fsm.codec import decode_body
+    from raftstore.state.records import DirEntry
+
+    parsed = _kvset.parse_set(data)
+    assert parsed == kvset.parse_set(data), "the C and Python parsers disagree"
+    if parsed is None:
+        return
+    request = decode_body(data)  # must not raise: the fast form is only what the general path applies
+    assert request.get("Op") == "set"
+    entry = DirEntry.from_record(request.get("DirEnt"))
+    value = None if request["DirEnt"].get("Value") is None else entry.Value
+    general = (entry.Key.encode("utf-8", "surrogateescape"), value, entry.Flags, entry.LockIndex)
+    assert tuple(parsed) == general, f"fast path read {parsed!r}, the general path {general!r}"
+
+
+def _kv_set_seeds() -> list[bytes]:
+    return [seed[1:] for seed in _seed_commands() if seed[0] == MessageType.KVS] + [
+        msgpack.packb(
+            {"Datacenter": "dc1", "Op": "set", "DirEnt": {"Key": "k", "Value": b"\xff", "Flags": 2**40}},
+            use_bin_type=True,
+        )
+    ]
+
+
 def state_digest(fsm: FSM) -> str:
     """SHA-256 of the FSM's snapshot stream: equal digests, equal replicated state."""
     sink = io.BytesIO()
@@ -529,6 +558,7 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "wire": _simple("wire", wire_message, _wire_seeds),
     "raft-inbound": _simple("raft-inbound", raft_inbound, _inbound_seeds),
     "command": _command_target,
+    "kv-set": _simple("kv-set", kv_set, _kv_set_seeds),
     "state-bin": _state_target,
     "archive": _simple("archive", archive, _archive_seeds),
     "snapshot-meta": _meta_target,
