@@ -122,3 +122,14 @@ def apply_set_run(list logs, Py_ssize_t start, id_txn):
         last = index
         i += 1
     return i, last
+
+
+def untrack_entry(entry):
+    """Stop the cycle collector tracking a stored DirEntry whose fields are all str, bytes or int (such a record
+    can be in no reference cycle; see apply_set_run). Anything else is left as it is. Returns `entry`."""
+    if type(entry) is DirEntry and all(type(getattr(entry, name)) in (str, bytes, int) for name in _SLOTS):
+        PyObject_GC_UnTrack(<void *>entry)
+    return entry
+
+
+cdef tuple _SLOTS = tuple(DirEntry.__slots__)

@@ -260,3 +260,10 @@ def apply_set_run(logs: Sequence[Log], start: int, id_txn: Any) -> tuple[int, in
         last = log.index
         i += 1
     return i, last
+
+
+def untrack_entry(entry: Any) -> Any:
+    """The C version stops the cycle collector tracking a stored DirEntry with atomic fields (a memory-layout
+    optimisation with no visible effect: such a record is in no cycle); pure Python has no way to, so this returns
+    `entry` as it is."""
+    return entry

@@ -22,6 +22,11 @@ from raftstore.state.records import DirEntry, node_service
 from raftstore.state.schema import AUTOPILOT, CHECKS, INDEX, KVS, NODES, SERVICES, SESSIONS, TABLES, TOMBSTONES
 from raftstore.state.sessions import session_create
 
+try:  # restored KV records need no cycle-collector tracking (raftstore.fsm.kvset.untrack_entry)
+    from raftstore.fsm._kvset import untrack_entry
+except ImportError:  # pragma: no cover  # the extension is not built: the reference leaves them tracked
+    from raftstore.fsm.kvset import untrack_entry
+
 RESTORABLE = frozenset(
     {
         MessageType.REGISTER,
@@ -137,11 +142,11 @@ def restore_store(source: BinaryIO, make_store: Any = StateStore) -> StateStore:
         for record_type, value in reader:
             try:
                 if record_type == kvs_type:
-                    entry = DirEntry.from_record(value, "KVS")
+                    entry = untrack_entry(DirEntry.from_record(value, "KVS"))
                     tx.insert(KVS, entry)
                     kv_max = max(kv_max, entry.ModifyIndex)
                 elif record_type == MessageType.TOMBSTONE:
-                    stone = DirEntry.from_record(value, "Tombstone")
+                    stone = untrack_entry(DirEntry.from_record(value, "Tombstone"))
                     tx.insert(TOMBSTONES, stone)
                     stone_max = max(stone_max, stone.ModifyIndex)
                 elif record_type == MessageType.INDEX:
