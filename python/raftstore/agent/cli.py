@@ -9,11 +9,13 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 import signal
 import sys
 from typing import Any
 
 from raftstore.agent.client import ClientError, HTTPClient
+from raftstore.util import gctune
 
 log = logging.getLogger("raftstore.agent")
 
@@ -141,6 +143,11 @@ def run_agent(args: argparse.Namespace) -> int:
         print(f"raftstore agent: {error}", file=sys.stderr)
         return 2
     logs.configure(config.log_level)
+    try:
+        gctune.thresholds_from_env(os.environ.get("RAFTSTORE_GC"))  # refuse a bad setting before starting anything
+    except gctune.GCSettingError as error:
+        print(f"raftstore agent: {error}", file=sys.stderr)
+        return 2
 
     async def main() -> int:
         agent = Agent(config)
@@ -149,6 +156,7 @@ def run_agent(args: argparse.Namespace) -> int:
         except ConfigError as error:
             print(f"raftstore agent: {error}", file=sys.stderr)
             return 2
+        gctune.tune_for_server()  # after start-up, so that what start-up built is frozen too
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -26,6 +26,7 @@ from raftstore.raft.node import Node, tcp_transport
 from raftstore.raft.snapshots import FileSnapshotStore
 from raftstore.testing.raftproc.kvfsm import KVFSM, command
 from raftstore.testing.raftproc.load import run_load
+from raftstore.util import gctune
 
 log = logging.getLogger("raftstore.raftproc")
 
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-inflight-appends", type=int, default=4)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
+    gctune.tune_for_server()  # as `raftstore agent` does: see raftstore.util.gctune for why
     asyncio.run(ProcessServer(args).run())
 
 
