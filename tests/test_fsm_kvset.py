@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from raftstore.fsm import FSM, MessageType, decode_body, encode, kvset
 from raftstore.fsm.codec import CommandDecodeError
 from raftstore.logstore.log import Log, LogType
-from raftstore.memdb import TxnError
+from raftstore.memdb import TxnError, WatchSet
 from raftstore.state import InvalidRequestError
 from raftstore.state.records import DirEntry
 from raftstore.state.schema import KVS
@@ -331,3 +331,19 @@ def test_restored_records_are_untracked_and_equal() -> None:
     assert entry is not None and not gc.is_tracked(entry)
     assert entry == fsm.state.kvs_get("b")[1]
     assert snapshot_bytes(restored) == snapshot_bytes(fsm)
+
+
+@pytest.mark.parametrize("mode", ["c", "python"])
+def test_fast_writes_fire_the_watches_of_blocking_queries(mode: str) -> None:
+    fsm = FSM(kv_fast_path=mode)
+    fsm.apply_batch([Log(1, 1, data=kvs("set", "a/x", b"1"))])
+    on_key, on_prefix, on_missing = WatchSet(), WatchSet(), WatchSet()
+    fsm.state.kvs_get("a/x", on_key)
+    fsm.state.kvs_list("a/", on_prefix)
+    fsm.state.kvs_get("b", on_missing)
+    assert not (on_key.fired() or on_prefix.fired() or on_missing.fired())
+    fsm.apply_batch([Log(2, 1, data=kvs("set", "a/x", b"2"))])
+    assert on_key.fired() and on_prefix.fired()
+    fsm.apply_batch([Log(3, 1, data=kvs("set", "b", b"3"))])
+    assert on_missing.fired()
+    assert fsm.state.kvs_get("b")[0] == 3 and fsm.state.kvs_list("")[0] == 3
