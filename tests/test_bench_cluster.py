@@ -22,3 +22,8 @@ def test_quick_cluster_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert f"apply, {in_flight} in flight" in text
     assert "left out of --quick runs" in text
     assert "raftstore" in capsys.readouterr().out
+    cells = [r for r in report["results"] if r["layer"] == "cluster"]
+    assert len(cells) == 3
+    for cell in cells:  # every sample carries its latency percentiles, in order
+        latency = cell["latency_us"]
+        assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]

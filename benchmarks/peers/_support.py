@@ -125,7 +125,7 @@ def try_http_json(method: str, url: str, body: Any = None, timeout: float = 2.0)
 
 
 def summarise(latencies_ns: list[int], elapsed_s: float) -> dict[str, Any]:
-    """commits/s over the measured time, and the p50/p99 latency (nearest rank) in microseconds."""
+    """commits/s over the measured time, and the p50/p90/p99/max latency (nearest rank) in microseconds."""
     ordered = sorted(latencies_ns)
 
     def percentile(q: float) -> float:
@@ -134,7 +134,9 @@ def summarise(latencies_ns: list[int], elapsed_s: float) -> dict[str, Any]:
     return {
         "commits_per_s": len(ordered) / elapsed_s if elapsed_s > 0 else 0.0,
         "p50_us": percentile(0.50),
+        "p90_us": percentile(0.90),
         "p99_us": percentile(0.99),
+        "max_us": percentile(1.0),
         "ops": len(ordered),
         "elapsed_s": elapsed_s,
     }

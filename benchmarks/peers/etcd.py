@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._support import PeerUnavailable, free_ports, process_group, summarise, try_http_json, wait_for
+from ._support import (
+    PeerUnavailable,
+    ProcessGroup,
+    free_ports,
+    process_group,
+    summarise,
+    try_http_json,
+    wait_for,
+)
 
 INSTALL_HINT = "apt-get install etcd-server"
 
@@ -93,9 +101,9 @@ def put_load(
     return [ns for per in latencies for ns in per], sum(errors), elapsed
 
 
-def run(
-    *, servers: int, in_flight: int, seconds: float, key_size: int, value_size: int, workdir: Path
-) -> dict[str, Any]:
+def start_members(group: ProcessGroup, servers: int, workdir: Path) -> tuple[list[str], str, str]:
+    """Start a cluster of ``servers`` members in ``group`` (each with its own data dir; etcd fsyncs its WAL by
+    default) and wait for a leader: the members' client URLs, the leader's, and etcd's version."""
     binary, version = etcd_binary()
     workdir.mkdir(parents=True, exist_ok=True)
     ports = free_ports(2 * servers)
@@ -103,49 +111,55 @@ def run(
     peer_urls = [f"http://127.0.0.1:{ports[2 * i]}" for i in range(servers)]
     client_urls = [f"http://127.0.0.1:{ports[2 * i + 1]}" for i in range(servers)]
     initial_cluster = ",".join(f"{n}={u}" for n, u in zip(names, peer_urls, strict=True))
+    for i, name in enumerate(names):
+        data = workdir / name
+        data.mkdir(parents=True, exist_ok=True)
+        group.start(
+            f"etcd {name}",
+            [
+                binary,
+                "--name",
+                name,
+                "--data-dir",
+                str(data / "data"),
+                "--listen-peer-urls",
+                peer_urls[i],
+                "--initial-advertise-peer-urls",
+                peer_urls[i],
+                "--listen-client-urls",
+                client_urls[i],
+                "--advertise-client-urls",
+                client_urls[i],
+                "--initial-cluster",
+                initial_cluster,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                f"raftstore-bench-{ports[0]}",
+                "--logger",
+                "zap",
+                "--log-level",
+                "warn",
+            ],
+            data / "etcd.log",
+        )
+
+    def leader_url() -> str | None:
+        for url in client_urls:
+            status = try_http_json("POST", f"{url}/v3/maintenance/status", {})
+            member = status and status.get("header", {}).get("member_id")
+            if member and status.get("leader") == member:
+                return url
+        return None
+
+    return client_urls, wait_for("an etcd leader", leader_url, 60, group), version
+
+
+def run(
+    *, servers: int, in_flight: int, seconds: float, key_size: int, value_size: int, workdir: Path
+) -> dict[str, Any]:
     with process_group() as group:
-        for i, name in enumerate(names):
-            data = workdir / name
-            data.mkdir(parents=True, exist_ok=True)
-            group.start(
-                f"etcd {name}",
-                [
-                    binary,
-                    "--name",
-                    name,
-                    "--data-dir",
-                    str(data / "data"),
-                    "--listen-peer-urls",
-                    peer_urls[i],
-                    "--initial-advertise-peer-urls",
-                    peer_urls[i],
-                    "--listen-client-urls",
-                    client_urls[i],
-                    "--advertise-client-urls",
-                    client_urls[i],
-                    "--initial-cluster",
-                    initial_cluster,
-                    "--initial-cluster-state",
-                    "new",
-                    "--initial-cluster-token",
-                    f"raftstore-bench-{ports[0]}",
-                    "--logger",
-                    "zap",
-                    "--log-level",
-                    "warn",
-                ],
-                data / "etcd.log",
-            )
-
-        def leader_url() -> str | None:
-            for url in client_urls:
-                status = try_http_json("POST", f"{url}/v3/maintenance/status", {})
-                member = status and status.get("header", {}).get("member_id")
-                if member and status.get("leader") == member:
-                    return url
-            return None
-
-        leader = wait_for("an etcd leader", leader_url, 60, group)
+        _, leader, version = start_members(group, servers, workdir)
         host, port = leader.removeprefix("http://").split(":")
         put_load(host, int(port), min(in_flight, 8), min(1.0, seconds / 5), key_size, value_size)  # warm-up
         group.check_alive()

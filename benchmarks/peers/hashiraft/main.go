@@ -221,7 +221,9 @@ func (s *server) handleRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]interface{}{
 		"commits_per_s": float64(len(all)) / elapsed,
 		"p50_us":        percentile(all, 0.50),
+		"p90_us":        percentile(all, 0.90),
 		"p99_us":        percentile(all, 0.99),
+		"max_us":        percentile(all, 1.0),
 		"ops":           len(all),
 		"errors":        errorsTotal,
 		"elapsed_s":     elapsed,

@@ -5,7 +5,9 @@ raftstore runs `raftstore.testing.raftproc` servers (a WAL with fsync each) and 
 layer. The peers (hashicorp/raft with BoltDB, etcd, PySyncObj) come from a source checkout's `benchmarks/peers`
 (found next to the current directory, or at ``$RAFTSTORE_PEERS_DIR``); each cell starts the peer's cluster afresh,
 since their launchers run one configuration at a time. What is missing is reported as skipped with its hint.
-Latency percentiles of the same runs are in `benchmarks/cluster.py`'s JSON and the README.
+Every sample also carries the latency percentiles of its commands (p50/p90/p99/max, as each backend measured them:
+raftstore's servers time each apply from submission to its future's result, the peers' harnesses likewise), which
+the table, the JSON and the `--plot` latency chart show.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftstore.bench.harness import BackendSpec, Context, Unavailable, Workload
+from raftstore.bench.harness import PERCENTILES, BackendSpec, Context, Measured, Unavailable, Workload
 from raftstore.testing.raftproc.cluster import ControlError, ProcessCluster
 
 IN_FLIGHT = (1, 64, 256)
@@ -44,7 +46,7 @@ class RaftstoreCluster:
         self.cluster.start()
         self.leader = self.cluster.leader()
 
-    def load(self, in_flight: int, seconds: float) -> tuple[int, float]:
+    def load(self, in_flight: int, seconds: float) -> Measured:
         try:
             result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
         except ControlError:  # leadership moved: find the new leader once
@@ -52,7 +54,12 @@ class RaftstoreCluster:
             result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
         if result.get("errors"):
             raise AssertionError(f"raftstore: {result['errors']} applies failed: {result.get('first_error')}")
-        return int(result["ops"]), float(result["seconds"])
+        return Measured(int(result["ops"]), float(result["seconds"]), _latency(result))
+
+
+def _latency(result: dict[str, Any]) -> dict[str, float]:
+    """The `<name>_us` figures of a load result, for the names in PERCENTILES that it has."""
+    return {name: float(result[f"{name}_us"]) for name in PERCENTILES if result.get(f"{name}_us") is not None}
 
 
 def _peers_module() -> Any:
@@ -72,7 +79,7 @@ class PeerCluster:
         self.data = data
         self.peers = _peers_module()
 
-    def load(self, in_flight: int, seconds: float) -> tuple[int, float]:
+    def load(self, in_flight: int, seconds: float) -> Measured:
         workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=self.data.root))
         try:
             result = self.peers.run(self.name, servers=3, in_flight=in_flight, seconds=seconds, workdir=workdir)
@@ -80,13 +87,18 @@ class PeerCluster:
             raise Unavailable(str(missing)) from None
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        return int(result["ops"]), float(result.get("elapsed_s") or result.get("seconds") or seconds)
+        elapsed = float(result.get("elapsed_s") or result.get("seconds") or seconds)
+        return Measured(int(result["ops"]), elapsed, _latency(result))
 
 
 def _workload(in_flight: int) -> Workload:
-    def run(ctx: Context) -> tuple[int, float]:
-        """Self-timed: the servers measure their own run, so cluster start-up never counts."""
-        ops, seconds = ctx.backend.load(in_flight, ctx.data.seconds)
+    def run(ctx: Context) -> Measured | tuple[int, float]:
+        """Self-timed: the servers measure their own run, so cluster start-up never counts. A plugin's driver may
+        return `(commits, seconds)` or a `Measured` with its latencies."""
+        outcome = ctx.backend.load(in_flight, ctx.data.seconds)
+        if isinstance(outcome, Measured):
+            return outcome
+        ops, seconds = outcome
         return int(ops), float(seconds)
 
     return Workload(f"apply, {in_flight} in flight", run, unit="commits")

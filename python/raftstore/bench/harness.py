@@ -44,15 +44,45 @@ class Context:
     scratch: dict[str, Any] = field(default_factory=dict)
 
 
+PERCENTILES = ("p50", "p90", "p99", "max")
+"""The latency figures a `Measured` sample may carry (microseconds), in the order reports and charts show them."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A self-timed sample that also measured each operation's latency: `latency_us` maps names from PERCENTILES to
+    microseconds (a subset when the backend reports fewer, e.g. a peer that gives only p50 and p99)."""
+
+    ops: int
+    seconds: float
+    latency_us: dict[str, float] = field(default_factory=dict)
+
+
+def latency_summary(latencies_s: Sequence[float]) -> dict[str, float]:
+    """PERCENTILES of per-operation latencies given in seconds, in microseconds: the value at the rounded rank
+    q * (n - 1), the convention of raftstore's cluster load generator (raftstore.testing.raftproc.load)."""
+    ordered = sorted(latencies_s)
+    if not ordered:
+        return {}
+    last = len(ordered) - 1
+    return {
+        "p50": ordered[round(0.50 * last)] * 1e6,
+        "p90": ordered[round(0.90 * last)] * 1e6,
+        "p99": ordered[round(0.99 * last)] * 1e6,
+        "max": ordered[last] * 1e6,
+    }
+
+
 @dataclass(frozen=True)
 class Workload:
     """One timed operation. `run(ctx)` is timed and returns how many elementary operations it performed, or
-    ``(operations, seconds)`` when it times itself (a cluster run whose start-up must not count);
+    ``(operations, seconds)`` when it times itself (a cluster run whose start-up must not count), or a `Measured`
+    (self-timed, with latency percentiles);
     `prepare(ctx)` runs untimed before it; `applies(backend)` returns None or the reason it does not apply;
     `check(ctx)` runs untimed after the first sample and raises AssertionError on a wrong answer."""
 
     name: str
-    run: Callable[[Context], int | tuple[int, float]]
+    run: Callable[[Context], int | tuple[int, float] | Measured]
     prepare: Callable[[Context], None] | None = None
     applies: Callable[[Any], str | None] | None = None
     check: Callable[[Context], None] | None = None
@@ -102,6 +132,13 @@ class Cell:
     unit: str
     ops_per_sample: int = 0
     samples: list[float] = field(default_factory=list)  # operations per second, one per round
+    latencies: list[dict[str, float]] = field(default_factory=list)  # per round, when the workload measures them
+
+    @property
+    def latency(self) -> dict[str, float]:
+        """Each latency percentile's median over the rounds (microseconds); empty when none was measured."""
+        names = [name for name in PERCENTILES if any(name in sample for sample in self.latencies)]
+        return {name: statistics.median(sample[name] for sample in self.latencies if name in sample) for name in names}
 
     @property
     def median(self) -> float:
@@ -229,11 +266,14 @@ def run_layer(
                     started = time.perf_counter()
                     outcome = workload.run(context)
                     elapsed = time.perf_counter() - started
-                    if isinstance(outcome, tuple):  # self-timed: (operations, seconds they took)
+                    cell = cells[(workload.name, name)]
+                    if isinstance(outcome, Measured):  # self-timed, with latencies
+                        ops, elapsed = outcome.ops, outcome.seconds
+                        cell.latencies.append(dict(outcome.latency_us))
+                    elif isinstance(outcome, tuple):  # self-timed: (operations, seconds they took)
                         ops, elapsed = outcome
                     else:
                         ops = outcome
-                    cell = cells[(workload.name, name)]
                     cell.ops_per_sample = ops
                     cell.samples.append(ops / elapsed if elapsed > 0 else float("inf"))
                     if round_number == 0 and workload.check is not None:

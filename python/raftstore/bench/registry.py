@@ -35,6 +35,7 @@ _entry_points_loaded = False
 def _builtin_layers() -> dict[str, Callable[[], Layer]]:
     from raftstore.bench.cluster import ClusterLayer
     from raftstore.bench.fsm import FsmLayer
+    from raftstore.bench.http import HTTPLayer
     from raftstore.bench.logstore import LogstoreLayer
     from raftstore.bench.memdb import MemdbLayer
     from raftstore.bench.radix import RadixLayer
@@ -45,6 +46,7 @@ def _builtin_layers() -> dict[str, Callable[[], Layer]]:
         "logstore": LogstoreLayer,
         "fsm": FsmLayer,
         "cluster": ClusterLayer,
+        "http": HTTPLayer,
     }
 
 

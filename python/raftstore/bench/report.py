@@ -71,6 +71,17 @@ def rate(value: float) -> str:
     return f"{value:.3g}/s"
 
 
+def _duration(microseconds: float | None) -> str:
+    """A latency, human sized ("-" when not measured)."""
+    if microseconds is None:
+        return "-"
+    if microseconds >= 1e6:
+        return f"{microseconds / 1e6:.3g} s"
+    if microseconds >= 1e3:
+        return f"{microseconds / 1e3:.3g} ms"
+    return f"{microseconds:.3g} µs"
+
+
 def _ratio(cell: Cell, baseline: Cell | None) -> str:
     if baseline is None or not baseline.median:
         return "-"
@@ -94,7 +105,9 @@ def format_table(results: Results, baseline: dict[str, str] | None = None) -> st
         )
         if params:
             out.append(f"  {params}")
-        out.append(f"  {'workload':<28}{'backend':<26}{'median':>12}{'spread':>9}{'ratio':>9}")
+        timed = any(c.latencies for c in results.cells if c.layer == layer)
+        latency_header = f"{'p50':>10}{'p99':>10}" if timed else ""
+        out.append(f"  {'workload':<28}{'backend':<26}{'median':>12}{'spread':>9}{'ratio':>9}{latency_header}")
         workloads = [w for w in results.workload_order.get(layer, []) if results.cells_of(layer, w)]
         for workload in workloads:
             cells = sorted(
@@ -104,9 +117,13 @@ def format_table(results: Results, baseline: dict[str, str] | None = None) -> st
             reference = results.cell(layer, workload, base)
             for i, cell in enumerate(cells):
                 label = workload if i == 0 else ""
+                latency = cell.latency
+                latency_columns = (
+                    f"{_duration(latency.get('p50')):>10}{_duration(latency.get('p99')):>10}" if timed else ""
+                )
                 out.append(
                     f"  {label:<28}{cell.backend:<26}{rate(cell.median):>12}{f'±{cell.spread * 50:.0f}%':>9}"
-                    f"{_ratio(cell, reference):>9}"
+                    f"{_ratio(cell, reference):>9}{latency_columns}"
                 )
         for skip in results.skipped:
             if skip["layer"] == layer:
@@ -134,6 +151,7 @@ def to_json(results: Results, config: dict[str, Any] | None = None) -> dict[str,
                 "median": c.median,
                 "q1": c.quartiles[0],
                 "q3": c.quartiles[1],
+                **({"latency_us": c.latency, "latency_us_samples": c.latencies} if c.latencies else {}),
             }
             for c in results.cells
         ],

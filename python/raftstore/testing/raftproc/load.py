@@ -73,7 +73,9 @@ def run_load(node: Node, in_flight: int, seconds: float, key_size: int = 16, val
         "seconds": elapsed,
         "commits_per_s": len(latencies) / elapsed if elapsed else 0.0,
         "p50_us": percentile(latencies, 0.50) * 1e6,
+        "p90_us": percentile(latencies, 0.90) * 1e6,
         "p99_us": percentile(latencies, 0.99) * 1e6,
+        "max_us": latencies[-1] * 1e6 if latencies else 0.0,
         "mean_us": statistics.fmean(latencies) * 1e6 if latencies else 0.0,
         "in_flight": in_flight,
     }
