@@ -107,11 +107,12 @@ def _workload(in_flight: int) -> Workload:
 class ClusterLayer:
     name = "cluster"
     default_baseline = "raftstore"
+    full_rounds = 3  # each sample runs for seconds and a peer's starts its cluster: 5 rounds would take 10 minutes
 
     def prepare(self, quick: bool) -> Dataset:
         base = os.environ.get("RAFTSTORE_BENCH_DIR") or None
         root = Path(tempfile.mkdtemp(prefix="raftstore-bench-cluster-", dir=base))
-        return Dataset(0.5 if quick else 10.0, root, quick)
+        return Dataset(0.5 if quick else 5.0, root, quick)
 
     def parameters(self, data: Dataset) -> dict[str, Any]:
         return {"servers": 3, "seconds_per_sample": data.seconds, "key_bytes": 16, "value_bytes": 128, "durable": True}

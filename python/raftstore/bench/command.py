@@ -68,7 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "layers", nargs="*", help="layers to run (default: all); or `compare A.json B.json` to compare two runs"
     )
     parser.add_argument("--quick", action="store_true", help="small data and 3 rounds: under a minute")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds per layer (default 3 quick, 5 full)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="interleaved rounds per layer (default 3 quick; 5 full, 3 for the cluster and http layers, whose samples "
+        "run for seconds each)",
+    )
     parser.add_argument("--json", metavar="FILE", help="save every sample, the environment and versions as JSON")
     parser.add_argument("--plot", metavar="DIR", help="write a PNG chart per layer (needs matplotlib)")
     parser.add_argument(
@@ -106,12 +111,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ImportError, AttributeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     results = Results(quick=args.quick)
     progress = TextProgress()
     for position, name in enumerate(chosen, 1):
         progress.begin_layer(name, position, len(chosen))
         layer = known[name]()
+        rounds = args.rounds or (QUICK_ROUNDS if args.quick else getattr(layer, "full_rounds", FULL_ROUNDS))
         run_layer(
             layer,
             results,

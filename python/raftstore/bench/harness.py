@@ -119,7 +119,8 @@ class Layer(Protocol):
         ...
 
     # Optional: `close(data)`, called once the layer is measured (or failed), releases what `prepare` and the
-    # backends hold (files, directories, processes).
+    # backends hold (files, directories, processes); `full_rounds`, the rounds of a full run when the command line
+    # does not say (layers whose samples run for seconds use fewer than the default).
 
 
 @dataclass
@@ -166,8 +167,12 @@ class Results:
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # layer -> sizes etc.
     baselines: dict[str, str] = field(default_factory=dict)  # layer -> baseline backend
     workload_order: dict[str, list[str]] = field(default_factory=dict)  # layer -> workloads as the layer lists them
-    rounds: int = 0
+    rounds: int = 0  # the most rounds any layer ran
+    layer_rounds: dict[str, int] = field(default_factory=dict)  # layer -> the rounds it ran
     quick: bool = False
+
+    def rounds_of(self, layer: str) -> int:
+        return self.layer_rounds.get(layer, self.rounds)
 
     def cells_of(self, layer: str, workload: str) -> list[Cell]:
         return [cell for cell in self.cells if cell.layer == layer and cell.workload == workload]
@@ -287,5 +292,6 @@ def run_layer(
         close = getattr(layer, "close", None)  # optional: layers holding files or processes release them
         if close is not None:
             close(data)
-    results.rounds = rounds
+    results.layer_rounds[layer.name] = rounds
+    results.rounds = max(results.rounds, rounds)
     progress.finish()

@@ -304,11 +304,12 @@ def _workload(op: str, clients: int) -> Workload:
 class HTTPLayer:
     name = "http"
     default_baseline = BASELINE
+    full_rounds = 3  # samples run for seconds each
 
     def prepare(self, quick: bool) -> Dataset:
         base = os.environ.get("RAFTSTORE_BENCH_DIR") or None
         root = Path(tempfile.mkdtemp(prefix="raftstore-bench-http-", dir=base))
-        return Dataset(0.3 if quick else 3.0, root, quick)
+        return Dataset(0.3 if quick else 2.0, root, quick)
 
     def parameters(self, data: Dataset) -> dict[str, Any]:
         return {"seconds_per_sample": data.seconds, "value_bytes": len(VALUE), "keys_read": KEYS_READ}

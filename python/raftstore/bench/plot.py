@@ -52,7 +52,7 @@ def write_charts(results: Results, directory: str | os.PathLike[str]) -> list[Pa
             axis.set_title(workload, fontsize=9, loc="left")
             axis.set_xlabel(f"{cells[0].unit}/s (median, IQR whiskers)" if cells else "", fontsize=8)
             axis.tick_params(labelsize=8)
-        figure.suptitle(f"raftstore bench: {layer} ({results.rounds} rounds)\n{machine}", fontsize=10)
+        figure.suptitle(f"raftstore bench: {layer} ({results.rounds_of(layer)} rounds)\n{machine}", fontsize=10)
         figure.tight_layout()
         path = out_dir / f"{layer}.png"
         figure.savefig(path, dpi=110)
@@ -92,7 +92,7 @@ def _latency_chart(plt: Any, results: Results, layer: str, workloads: list[str],
     handles, labels = axes[0, 0].get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     axes[0, 0].legend(unique.values(), unique.keys(), fontsize=7, loc="best")
-    figure.suptitle(f"raftstore bench: {layer} latency ({results.rounds} rounds)\n{machine}", fontsize=10)
+    figure.suptitle(f"raftstore bench: {layer} latency ({results.rounds_of(layer)} rounds)\n{machine}", fontsize=10)
     figure.tight_layout()
     path = out_dir / f"{layer}-latency.png"
     figure.savefig(path, dpi=110)

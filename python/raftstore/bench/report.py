@@ -100,7 +100,7 @@ def format_table(results: Results, baseline: dict[str, str] | None = None) -> st
         )
         base = baselines.get(layer, "")
         out.append(
-            f"{layer}  ({results.rounds} interleaved rounds; median rate, ± half the interquartile range, "
+            f"{layer}  ({results.rounds_of(layer)} interleaved rounds; median rate, ± half the interquartile range, "
             f"ratio = rate / {base}'s)"
         )
         if params:
@@ -137,7 +137,12 @@ def to_json(results: Results, config: dict[str, Any] | None = None) -> dict[str,
         "format": JSON_FORMAT,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "environment": environment(),
-        "config": {"rounds": results.rounds, "quick": results.quick, **(config or {})},
+        "config": {
+            "rounds": results.rounds,
+            "layer_rounds": results.layer_rounds,
+            "quick": results.quick,
+            **(config or {}),
+        },
         "parameters": results.parameters,
         "baselines": results.baselines,
         "results": [
