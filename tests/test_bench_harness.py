@@ -138,7 +138,7 @@ def test_entry_point_plugins_register_themselves(monkeypatch: pytest.MonkeyPatch
 
 
 def test_cli_run_json_plot_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a, b, charts = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "charts"
+    a, b, charts = tmp_path / "new" / "dir" / "a.json", tmp_path / "b.json", tmp_path / "charts"  # dirs made
     assert main(["bench", "radix", "--quick", "--rounds", "1", "--json", str(a), "--plot", str(charts)]) == 0
     out = capsys.readouterr().out
     assert "radix  (1 interleaved rounds" in out and f"saved {a}" in out

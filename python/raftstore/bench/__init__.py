@@ -5,8 +5,9 @@
     raftstore bench compare A.json B.json
 
 See `harness` for how fairness on a noisy machine is kept, `registry` for plugging in a backend of your own, and
-`report` for the table and the JSON document. Layers: radix, memdb, logstore, fsm, cluster (Raft), http (the
-agent's KV API). The cluster and http layers also report latency percentiles (`harness.Measured`).
+`report` for the table and the JSON document. Layers: radix, memdb, logstore, fsm, snapshot (Raft snapshot
+stores), cluster (Raft), http (the agent's KV API). The cluster and http layers also report latency percentiles
+(`harness.Measured`).
 """
 
 from raftstore.bench.harness import BackendSpec, Context, Layer, Results, Unavailable, Workload, run_layer

@@ -39,12 +39,14 @@ def _builtin_layers() -> dict[str, Callable[[], Layer]]:
     from raftstore.bench.logstore import LogstoreLayer
     from raftstore.bench.memdb import MemdbLayer
     from raftstore.bench.radix import RadixLayer
+    from raftstore.bench.snapshot import SnapshotLayer
 
     return {
         "radix": RadixLayer,
         "memdb": MemdbLayer,
         "logstore": LogstoreLayer,
         "fsm": FsmLayer,
+        "snapshot": SnapshotLayer,
         "cluster": ClusterLayer,
         "http": HTTPLayer,
     }

@@ -65,7 +65,7 @@ def environment() -> dict[str, Any]:
 
 def rate(value: float) -> str:
     """Operations per second, human sized."""
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+    for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if value >= scale:
             return f"{value / scale:.3g}{suffix}/s"
     return f"{value:.3g}/s"
@@ -166,7 +166,9 @@ def to_json(results: Results, config: dict[str, Any] | None = None) -> dict[str,
 
 
 def save_json(results: Results, path: str | os.PathLike[str], config: dict[str, Any] | None = None) -> None:
-    Path(path).write_text(json.dumps(to_json(results, config), indent=1) + "\n")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)  # like --plot DIR: a run's results are never lost to a path
+    target.write_text(json.dumps(to_json(results, config), indent=1) + "\n")
 
 
 def load_json(path: str | os.PathLike[str]) -> dict[str, Any]:
