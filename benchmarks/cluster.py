@@ -4,7 +4,9 @@ with fsync, 16-byte keys and 128-byte values applied through the leader's Python
     python benchmarks/cluster.py --servers 3 --in-flight 64 --seconds 10
     python benchmarks/cluster.py --peer hashicorp-raft --in-flight 64     (a peer from benchmarks/peers, if present)
 
-prints one JSON line: commits_per_s, p50_us, p99_us (and ops, errors, the configuration).
+prints one JSON line: commits_per_s, p50_us, p99_us, cpu_us_per_commit (the CPU all server processes spent per
+commit during the measured load, raftstore and peers read alike from /proc: steadier than commits/s on a shared
+machine), and ops, errors, the configuration.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from raftstore.testing.raftproc.cluster import ProcessCluster
+from raftstore.testing.raftproc.cpu import cpu_us_per_commit, process_cpu_seconds
 
 
 def run_raftstore(
@@ -28,9 +31,12 @@ def run_raftstore(
         cluster.start()
         leader = cluster.leader()
         leader.request(op="load", in_flight=min(in_flight, 8), seconds=min(1.0, seconds / 5))  # warm-up
+        pids = cluster.pids()
+        cpu_before = process_cpu_seconds(pids)
         result = leader.request(
             op="load", in_flight=in_flight, seconds=seconds, key_size=key_size, value_size=value_size
         )
+        result["cpu_us_per_commit"] = cpu_us_per_commit(cpu_before, process_cpu_seconds(pids), int(result["ops"]))
     finally:
         cluster.close()
     result.pop("ok", None)

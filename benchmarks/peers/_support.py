@@ -73,6 +73,10 @@ class ProcessGroup:
         self.processes.append((name, process, log))
         return process
 
+    def pids(self) -> list[int]:
+        """The ids of the processes still running (for CPU accounting: `raftstore.testing.raftproc.cpu`)."""
+        return [process.pid for _, process, _ in self.processes if process.poll() is None]
+
     def check_alive(self) -> None:
         for name, process, log in self.processes:
             if process.poll() is not None:

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from raftstore.testing.raftproc.cpu import cpu_us_per_commit, process_cpu_seconds
+
 from ._support import PeerUnavailable, free_ports, http_json, process_group, try_http_json, wait_for
 
 INSTALL_HINT = "apt-get install golang-go golang-github-hashicorp-raft-dev golang-github-hashicorp-raft-boltdb-dev"
@@ -102,9 +104,12 @@ def run(
         query = f"key_size={key_size}&value_size={value_size}"
         warm_up = min(1.0, seconds / 5)
         http_json("POST", f"{leader}/run?in_flight={min(in_flight, 8)}&seconds={warm_up}&{query}", timeout=60)
+        pids = group.pids()
+        cpu_before = process_cpu_seconds(pids)
         result: dict[str, Any] = http_json(
             "POST", f"{leader}/run?in_flight={in_flight}&seconds={seconds}&{query}", timeout=seconds + 120
         )
+        result["cpu_us_per_commit"] = cpu_us_per_commit(cpu_before, process_cpu_seconds(pids), int(result["ops"]))
     result["version"] = f"hashicorp/raft {debian_version(PACKAGES[0])}, raft-boltdb {debian_version(PACKAGES[1])}"
     result["note"] = "load generated inside the leader process through raft.Apply (BoltDB store, fsync on)"
     return result

@@ -132,6 +132,10 @@ class ProcessCluster:
             )
         self.peers = ",".join(f"{s.id}={s.raft_address}" for s in self.servers.values())
 
+    def pids(self) -> list[int]:
+        """The running server processes' ids (for CPU accounting: `raftstore.testing.raftproc.cpu`)."""
+        return [s.process.pid for s in self.servers.values() if s.process is not None and s.alive]
+
     def start(self, deadline: float = 60.0) -> None:
         for server in self.servers.values():
             server.start(self.peers, self.options)
