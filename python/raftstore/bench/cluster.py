@@ -27,6 +27,7 @@ from raftstore.bench.harness import PERCENTILES, BackendSpec, Context, Measured,
 from raftstore.testing.raftproc.cluster import ControlError, ProcessCluster
 
 IN_FLIGHT = (1, 64, 256)
+LEADER_CHANGE_RETRIES = 3
 PEERS = ("hashicorp-raft", "etcd", "pysyncobj")
 PEERS_HINT = "peers live in a source checkout's benchmarks/peers (or set RAFTSTORE_PEERS_DIR to that directory)"
 
@@ -47,14 +48,23 @@ class RaftstoreCluster:
         self.leader = self.cluster.leader()
 
     def load(self, in_flight: int, seconds: float) -> Measured:
-        try:
-            result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
-        except ControlError:  # leadership moved: find the new leader once
+        """One sample on the current leader. On an overloaded machine an election can start mid-sample (the leader
+        then fails its in-flight applies with "not the leader"): such a sample times an election, not the steady
+        state, so it is repeated on the new leader, up to LEADER_CHANGE_RETRIES times, instead of ending the run."""
+        for attempt in range(LEADER_CHANGE_RETRIES + 1):
+            try:
+                result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
+            except ControlError:  # leadership moved before the sample began
+                if attempt == LEADER_CHANGE_RETRIES:
+                    raise
+                self.leader = self.cluster.leader()
+                continue
+            if not result.get("errors"):
+                return Measured(int(result["ops"]), float(result["seconds"]), _latency(result))
+            if "not the leader" not in str(result.get("first_error")) or attempt == LEADER_CHANGE_RETRIES:
+                break
             self.leader = self.cluster.leader()
-            result = self.leader.request(op="load", in_flight=in_flight, seconds=seconds)
-        if result.get("errors"):
-            raise AssertionError(f"raftstore: {result['errors']} applies failed: {result.get('first_error')}")
-        return Measured(int(result["ops"]), float(result["seconds"]), _latency(result))
+        raise AssertionError(f"raftstore: {result['errors']} applies failed: {result.get('first_error')}")
 
 
 def _latency(result: dict[str, Any]) -> dict[str, float]:
