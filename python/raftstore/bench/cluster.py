@@ -63,6 +63,8 @@ class RaftstoreCluster:
                 return Measured(int(result["ops"]), float(result["seconds"]), _latency(result))
             if "not the leader" not in str(result.get("first_error")) or attempt == LEADER_CHANGE_RETRIES:
                 break
+            # Said out loud: a repeated sample is a fact about this machine's load a reader of the figures needs.
+            print("raftstore: leadership moved during a sample (an election); repeating it", file=sys.stderr)
             self.leader = self.cluster.leader()
         raise AssertionError(f"raftstore: {result['errors']} applies failed: {result.get('first_error')}")
 
