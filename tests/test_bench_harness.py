@@ -372,3 +372,19 @@ def test_a_plugin_named_like_a_built_in_backend_gets_its_own_row(
     rows = [c for c in results.cells if c.workload == "random get_log" and c.backend.startswith("SQLiteStore")]
     assert sorted(c.backend for c in rows) == ["SQLiteStore", "SQLiteStore (plugin 2)", "SQLiteStore (plugin)"]
     assert all(len(c.samples) == 1 and c.samples[0] > 0 for c in rows)
+
+
+def test_call_factory_reads_the_signature_instead_of_retrying() -> None:
+    from raftstore.bench.harness import call_factory
+
+    calls: list[Any] = []
+
+    def takes_data(data: Any) -> str:
+        calls.append(data)
+        raise TypeError("a bug inside the plugin")
+
+    with pytest.raises(TypeError, match="inside the plugin"):
+        call_factory(takes_data, "data")
+    assert calls == ["data"]  # called once, with its argument: the plugin's own error reaches the user
+    assert call_factory(lambda: "none", "data") == "none"
+    assert call_factory(lambda *args: args, "data") == ("data",)

@@ -27,6 +27,7 @@ from raftstore.memdb import TxnError, WatchSet
 from raftstore.state import InvalidRequestError
 from raftstore.state.records import DirEntry
 from raftstore.state.schema import KVS
+from raftstore.testing.fuzz import targets
 
 _kvset = pytest.importorskip("raftstore.fsm._kvset", reason="the C extension is not built")
 
@@ -44,20 +45,9 @@ def body(request: Any, bin_type: bool = False) -> bytes:
 
 
 def general(raw: bytes) -> kvset.SetCommand | None:
-    """What the general path makes of a body: the set's fields, or None when it is not a set it would apply."""
-    try:
-        request = decode_body(raw)
-    except CommandDecodeError:
-        return None
-    if request.get("Op") != "set":
-        return None
-    try:
-        entry = DirEntry.from_record(request.get("DirEnt"))
-    except InvalidRequestError:
-        return None
-    dirent = request["DirEnt"]
-    value = None if dirent.get("Value") is None else entry.Value
-    return kvset.SetCommand(entry.Key.encode("utf-8", "surrogateescape"), value, entry.Flags, entry.LockIndex)
+    """The general path's reading of a body (the fuzz target's oracle), as a SetCommand."""
+    fields = targets.general_set(raw)
+    return kvset.SetCommand(*fields) if fields is not None else None
 
 
 # ------------------------------------------------------------------------------------------------ parse_set

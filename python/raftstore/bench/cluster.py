@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftstore.bench.harness import PERCENTILES, BackendSpec, Context, Measured, Unavailable, Workload
+from raftstore.bench.harness import PERCENTILES, BackendSpec, Context, Measured, Unavailable, Workload, call_factory
 from raftstore.testing.raftproc.cluster import ControlError, ProcessCluster
 
 IN_FLIGHT = (1, 64, 256)
@@ -150,16 +150,9 @@ class ClusterLayer:
         return peer
 
     def wrap(self, name: str, implementation: Any) -> BackendSpec:
-        """A user's cluster driver: an object (or factory taking the data set) with ``load(in_flight, seconds)``
-        returning how many commands committed."""
-
-        def create(data: Dataset) -> Any:
-            try:
-                return implementation(data)
-            except TypeError:
-                return implementation()
-
-        return BackendSpec(name, create, origin="plugin")
+        """A user's cluster driver: a class or factory (called with the data set when it takes an argument) whose
+        objects have ``load(in_flight, seconds)`` returning ``(commits, seconds)`` or a `Measured`."""
+        return BackendSpec(name, functools.partial(call_factory, implementation), origin="plugin")
 
     def close(self, data: Dataset) -> None:
         for cluster in data.clusters:

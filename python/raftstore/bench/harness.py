@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import inspect
 import random
 import statistics
 import time
@@ -96,6 +97,19 @@ class BackendSpec:
     name: str
     create: Callable[[Any], Any]
     origin: str = "built-in"
+
+
+def call_factory(factory: Callable[..., Any], argument: Any) -> Any:
+    """A plugin backend from its class or factory: ``factory(argument)`` (a fresh directory, the layer's data set)
+    when it takes a positional argument, ``factory()`` when it takes none. Decided from the signature, not by trying
+    both: a TypeError raised inside the plugin must reach the user, not turn into a second call."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: assume the argument is wanted
+        return factory(argument)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    takes_one = any(p.kind in (*positional, inspect.Parameter.VAR_POSITIONAL) for p in parameters)
+    return factory(argument) if takes_one else factory()
 
 
 class Layer(Protocol):

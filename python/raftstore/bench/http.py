@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -38,29 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftstore.bench.harness import BackendSpec, Context, Measured, Unavailable, Workload, latency_summary
+import aiohttp
+
+from raftstore.bench.harness import BackendSpec, Context, Measured, Unavailable, Workload, call_factory, latency_summary
+from raftstore.testing.raftproc.cluster import free_port
 
 VALUE = b"v" * 64
 KEYS_READ = 1_000  # keys written before the first get; gets cycle through them
 CONSUL_HINT = "install Consul (https://developer.hashicorp.com/consul/install) and put `consul` on PATH"
 BASELINE = "raftstore 3 servers"
-
-
-def _aiohttp() -> Any:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover  # aiohttp is a dependency of raftstore itself
-        raise Unavailable("pip install aiohttp") from None
-    return aiohttp
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -236,7 +223,6 @@ def etcd_members(data: Dataset) -> EtcdAPI:
 
 async def _drive(api: Any, op: str, clients: int, seconds: float, start: int) -> tuple[int, float, list[float]]:
     """`clients` workers each issuing requests back to back until `seconds` have passed."""
-    aiohttp = _aiohttp()
     latencies: list[float] = []
     failures = 0
     connector = aiohttp.TCPConnector(limit=clients)
@@ -273,7 +259,6 @@ def _prepare_reads(ctx: Context) -> None:
         return
 
     async def write() -> None:
-        aiohttp = _aiohttp()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
             for lo in range(0, KEYS_READ, 16):
                 results = await asyncio.gather(*(backend.put(session, i) for i in range(lo, lo + 16)))
@@ -335,16 +320,10 @@ class HTTPLayer:
         return make
 
     def wrap(self, name: str, implementation: Any) -> BackendSpec:
-        """A user's HTTP service: an object (or a factory taking the data set) with async ``put(session, i)`` and
-        ``get(session, i, consistent)`` returning whether the request succeeded, and ``read_back(i)``."""
-
-        def create(data: Dataset) -> Any:
-            try:
-                return implementation(data)
-            except TypeError:
-                return implementation()
-
-        return BackendSpec(name, create, origin="plugin")
+        """A user's HTTP service: a class or factory (called with the data set when it takes an argument) whose
+        objects have async ``put(session, i)`` and ``get(session, i, consistent)`` returning whether the request
+        succeeded, and ``read_back(i)``."""
+        return BackendSpec(name, functools.partial(call_factory, implementation), origin="plugin")
 
     def close(self, data: Dataset) -> None:
         for process in data.processes:

@@ -21,7 +21,6 @@ you mean to measure.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import random
 import shutil
@@ -32,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raftstore.bench.harness import BackendSpec, Context, Unavailable, Workload
+from raftstore.bench.harness import BackendSpec, Context, Unavailable, Workload, call_factory
 from raftstore.logstore import LMDBStore, Log, MemoryStore, PyWALStore, SQLiteStore, WALStore
 from raftstore.logstore._wal import encode_logs
 
@@ -115,7 +114,7 @@ class LogBackend:
         self.where.mkdir(parents=True, exist_ok=True)
         n = self.name
         if self.factory is not None:
-            self.store = _call_factory(self.factory, self.where / "store")
+            self.store = call_factory(self.factory, self.where / "store")
         elif n in ("WALStore", self.encoded):
             self.store = WALStore(self.where / "wal", segment_size=SEGMENT_SIZE, sync=self.sync)
         elif n == "PyWALStore":
@@ -188,17 +187,6 @@ class LogBackend:
         for lo in range(first, first + n - count, FILL_BATCH):
             hi = min(lo + FILL_BATCH, first + n - count)
             self.store.store_logs([Log(i, 1, data=payload) for i in range(lo, hi)])
-
-
-def _call_factory(factory: Callable[..., Any], directory: Path) -> Any:
-    """A plugin store: `factory(directory)` when it takes an argument, `factory()` otherwise."""
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature: assume the directory is wanted
-        return factory(directory)
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    takes_one = any(p.kind in (*positional, inspect.Parameter.VAR_POSITIONAL) for p in parameters)
-    return factory(directory) if takes_one else factory()
 
 
 def wal_bytes(batch: Sequence[Log]) -> bytes:

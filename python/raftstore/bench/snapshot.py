@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raftstore.bench.harness import BackendSpec, Context, Workload
-from raftstore.bench.logstore import _call_factory
+from raftstore.bench.harness import BackendSpec, Context, Workload, call_factory
 from raftstore.raft.snapshots import FileSnapshotStore, MemorySnapshotStore
 
 CHUNK = 1 << 20
@@ -157,7 +156,7 @@ class SnapshotLayer:
         def create(data: Dataset) -> Adapter:
             directory = data.root / f"plugin-{name}"
             directory.mkdir(parents=True, exist_ok=True)
-            return Adapter(_call_factory(implementation, directory))
+            return Adapter(call_factory(implementation, directory))
 
         return BackendSpec(name, create, origin="plugin")
 

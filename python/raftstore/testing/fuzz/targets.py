@@ -25,7 +25,7 @@ from typing import Any
 
 import msgpack
 
-from raftstore.fsm import FSM, CommandDecodeError, MessageType, UnknownCommandError, encode
+from raftstore.fsm import FSM, CommandDecodeError, MessageType, UnknownCommandError, decode_body, encode
 from raftstore.fsm.persist import restore_store
 from raftstore.fsm.snapshot_stream import SnapshotFormatError
 from raftstore.logstore import CorruptionError, Log, LogType, PyWALStore
@@ -212,24 +212,38 @@ def _seed_commands() -> list[bytes]:
     ]
 
 
+def general_set(body: bytes) -> tuple[bytes, bytes | None, int, int] | None:
+    """What the FSM's general path makes of a KVS command body (msgpack, then DirEntry.from_record): the fields of
+    a `set` it would apply (as raftstore.fsm.kvset.parse_set reports them), or None for anything else: the oracle
+    the fast path is checked against."""
+    from raftstore.state.errors import InvalidRequestError
+    from raftstore.state.records import DirEntry
+
+    try:
+        request = decode_body(body)
+    except CommandDecodeError:
+        return None
+    if request.get("Op") != "set":
+        return None
+    try:
+        entry = DirEntry.from_record(request.get("DirEnt"))
+    except InvalidRequestError:
+        return None
+    value = None if request["DirEnt"].get("Value") is None else entry.Value
+    return entry.Key.encode("utf-8", "surrogateescape"), value, entry.Flags, entry.LockIndex
+
+
 def kv_set(data: bytes) -> None:
     """The FSM's KV-set fast path parser (raftstore.fsm.kvset): the C one and the pure-Python reference agree on
-    every command body, and whatever they accept, the general path (msgpack, then DirEntry.from_record) reads as a
-    `set` with the same fields. The input is a command without its type byte."""
+    every command body, and whatever they accept, the general path reads as a `set` with the same fields (and
+    applies without error). The input is a command without its type byte."""
     from raftstore.fsm import _kvset, kvset  # the C extension: imported only when this target runs
-    from raftstore.fsm.codec import decode_body
-    from raftstore.state.records import DirEntry
 
     parsed = _kvset.parse_set(data)
     assert parsed == kvset.parse_set(data), "the C and Python parsers disagree"
-    if parsed is None:
-        return
-    request = decode_body(data)  # must not raise: the fast form is only what the general path applies
-    assert request.get("Op") == "set"
-    entry = DirEntry.from_record(request.get("DirEnt"))
-    value = None if request["DirEnt"].get("Value") is None else entry.Value
-    general = (entry.Key.encode("utf-8", "surrogateescape"), value, entry.Flags, entry.LockIndex)
-    assert tuple(parsed) == general, f"fast path read {parsed!r}, the general path {general!r}"
+    if parsed is not None:
+        general = general_set(data)
+        assert tuple(parsed) == general, f"fast path read {parsed!r}, the general path {general!r}"
 
 
 def _kv_set_seeds() -> list[bytes]:
