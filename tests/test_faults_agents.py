@@ -17,6 +17,6 @@ pytestmark = pytest.mark.pure_python
 @pytest.mark.parametrize("seed", [7])
 def test_fault_run_on_agent_processes(tmp_path: Path, seed: int, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--servers", "3", "--seconds", "25", "--seed", str(seed), "--workdir", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
     assert "verdict: PASS" in out and "servers converged" in out

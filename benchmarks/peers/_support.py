@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -15,6 +14,8 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from raftstore.testing.ports import reserve_ports
 
 T = TypeVar("T")
 
@@ -24,17 +25,9 @@ class PeerUnavailable(Exception):
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1 (held open together so that none is handed out twice)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """``count`` distinct free TCP ports on 127.0.0.1 for peer servers in other processes (outside the kernel's
+    ephemeral range and reserved across processes: `raftstore.testing.ports`)."""
+    return reserve_ports(count)
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, processes: ProcessGroup | None = None) -> T:

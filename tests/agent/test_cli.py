@@ -7,6 +7,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,27 @@ def test_agent_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "unknown key 'no_such_setting'" in err
     code, _, err = _run(capsys, "agent", "-dev", "-http-addr", "nonsense")
     assert code == 2 and "HOST:PORT" in err
+
+
+def test_agent_address_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    """A Raft or HTTP address someone else holds: one line naming it and a non-zero exit, no traceback. (Real
+    processes: in-process, the agent's logging set-up would outlive the test.)"""
+
+    def agent(*flags: str) -> tuple[int, str]:
+        command = [sys.executable, "-m", "raftstore", "agent", "-node", "n1", *flags]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stderr
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        code, err = agent("-data-dir", str(tmp_path / "raft"), "-raft-addr", taken, "-http-addr", "127.0.0.1:0")
+        assert code == 1 and "raftstore agent: cannot start:" in err and "address already in use" in err, err
+        assert "Traceback" not in err
+        code, err = agent("-dev", "-http-addr", taken)
+        assert code == 2 and f"raftstore agent: cannot listen on {taken}: Address already in use" in err, err
+        assert "Traceback" not in err
 
 
 def test_kv_commands(agent: AgentThread, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -156,6 +156,9 @@ def run_agent(args: argparse.Namespace) -> int:
         except ConfigError as error:
             print(f"raftstore agent: {error}", file=sys.stderr)
             return 2
+        except OSError as error:  # an address in use, a data directory it may not write: say so, no traceback
+            print(f"raftstore agent: cannot start: {error}", file=sys.stderr)
+            return 1
         gctune.tune_for_server()  # after start-up, so that what start-up built is frozen too
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

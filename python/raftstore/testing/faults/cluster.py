@@ -126,12 +126,25 @@ class AgentCluster:
         with open(self.workdir / f"server-{server}.log", "ab") as log:
             self.processes[server] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, env=env)
 
-    def wait_ready(self, deadline: float = 60.0) -> None:
-        """Until every running server's API answers and they agree on a leader."""
+    def log_tail(self, server: int, size: int = 3000) -> str:
+        path = self.workdir / f"server-{server}.log"
+        try:
+            return path.read_bytes()[-size:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_ready(self, deadline: float = 60.0, fail_on_exit: bool = False) -> None:
+        """Until every running server's API answers and they agree on a leader. With `fail_on_exit` (start-up),
+        a server process that has exited fails at once, with the end of its log, instead of at the deadline."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             leaders = set()
             for server, process in enumerate(self.processes):
+                if fail_on_exit and process is not None and process.poll() is not None:
+                    raise RuntimeError(
+                        f"server {server} exited with status {process.returncode} while the cluster started;"
+                        f" the end of its log:\n{self.log_tail(server)}"
+                    )
                 if process is None or process.poll() is not None or server in self.paused:
                     continue
                 try:
@@ -142,7 +155,8 @@ class AgentCluster:
             if len(leaders) == 1 and "" not in leaders:
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"the cluster did not elect a leader within {deadline} s (logs in {self.workdir})")
+        tails = "".join(f"\n--- server {i}\n{self.log_tail(i, 1500)}" for i in range(self.servers))
+        raise RuntimeError(f"the cluster did not elect a leader within {deadline} s (logs in {self.workdir}){tails}")
 
     def kill(self, server: int) -> None:
         process = self.processes[server]
@@ -199,7 +213,7 @@ def launch_cluster(servers: int, workdir: Path, seed: int) -> ClusterHandle:
     try:
         for server in range(servers):
             cluster.start(server)
-        cluster.wait_ready()
+        cluster.wait_ready(fail_on_exit=True)
     except BaseException:
         cluster.close()
         raise

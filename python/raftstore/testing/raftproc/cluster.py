@@ -1,7 +1,8 @@
 """Launch and drive process servers (`raftstore.testing.raftproc.server`): one process and data directory each.
 
-Ports: Raft ports are reserved by binding port 0 and releasing it just before the server binds it again (a short
-window, retried on collision); control ports are chosen by the servers and read back from a file. Every process
+Ports: Raft ports come from `raftstore.testing.ports` (outside the kernel's ephemeral range and reserved across
+processes, so nothing else takes one between the hand-over and the server's bind, or between a kill and a restart);
+control ports are chosen by the servers (port 0) and read back from a file. Every process
 started is killed on `close()`, also when a test fails.
 """
 
@@ -18,16 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raftstore.testing.ports import reserve_port
+
 
 class ControlError(RuntimeError):
     """A control request failed (the server answered ok=false, or could not be reached)."""
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port for a server in another process (see `raftstore.testing.ports` for why not port 0)."""
+    return reserve_port()
 
 
 class ServerProcess:
