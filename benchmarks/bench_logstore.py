@@ -14,7 +14,9 @@ compare, and the floors are in the same groups. Never timed assertions: the asse
                             "WALStore (encoded batch)" appends the same entries as frames encoded untimed
                             (store_encoded: what a follower does with the leader's bytes);
                             the floor writes the WAL's bytes for the batch (frames + commit) with one fdatasync:
-                            "floor (appended)" grows the file, "floor (preallocated)" overwrites a zero-filled one
+                            "floor (appended)" grows the file, "floor (preallocated)" overwrites a zero-filled one;
+                            "Log handover only (bound)" (batches 64 and 1024) reads the Log objects as store_logs
+                            does and writes nothing: floor / (floor + handover) bounds a store_logs' ratio
   append without sync       the same at batch 64 with every backend's sync off (UNSAFE modes)
   random get_log            100k get_log of random indexes in a log of N entries
   get_logs x64              2,000 get_logs of 64 consecutive entries at random places
@@ -130,6 +132,27 @@ def test_durable_append(benchmark: Any, ls_sizes: Sizes, tmp_path: Path, name: s
             assert b.store.last_index() - b.store.first_index() + 1 >= size * count * ls_sizes.rounds
     finally:
         b.destroy()
+
+
+@pytest.mark.parametrize("size", [64, 1024])
+def test_durable_append_handover_bound(benchmark: Any, ls_sizes: Sizes, size: int) -> None:
+    """Not a backend: the CPU a `store_logs` spends only on reading its Python `Log` objects (`read_entries`: the
+    WAL's own handover loop, nothing encoded or written). The floor pays none of it, so in the same group
+    floor / (floor + this) bounds the ratio any store taking `Log` objects can reach against the floor."""
+    count = max(1, ls_sizes.batches * 64 // size)
+    benchmark.group = f"logstore: durable append, batch={size}"
+    benchmark.extra_info.update(backend="Log handover only (bound)", batch=size, batches_per_round=count)
+    from raftstore.logstore._wal import read_entries
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (lf.make_batches(1, count, size, ENTRY_BYTES),), {}
+
+    def run(batches: list[Any]) -> None:
+        for batch in batches:
+            read_entries(batch)
+
+    benchmark.pedantic(run, setup=setup, rounds=ls_sizes.rounds, warmup_rounds=0)
+    _rate(benchmark, size * count)
 
 
 @pytest.mark.parametrize("name", lf.LogBackend.names)

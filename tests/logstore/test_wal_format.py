@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from raftstore.logstore import CorruptionError, Log, LogNotFoundError, PyWALStore, WALStore, codec
-from raftstore.logstore._wal import decode_logs, encode_logs
+from raftstore.logstore import CorruptionError, InvalidEntryError, Log, LogNotFoundError, PyWALStore, WALStore, codec
+from raftstore.logstore._wal import decode_logs, encode_logs, read_entries
 
 SEG = 64 << 10
 IMPLS = {"wal": WALStore, "pywal": PyWALStore}
@@ -44,6 +44,19 @@ def test_encoding_is_identical() -> None:
     assert raw == codec.encode_logs(logs)
     assert decode_logs(raw) == logs == codec.decode_logs(raw)
     assert codec.crc32c(b"123456789") == 0xE3069283
+
+
+def test_read_entries_checks_what_store_logs_checks(tmp_path: Path) -> None:
+    """The benchmarks' handover probe reads entries exactly as store_logs does: what one refuses, so does the other."""
+    assert read_entries(logs_for(1, 300)) == 300 and read_entries([]) == 0
+    bad_batches = [[Log(0, 1)], [Log(1, 1, type=99)], [Log(1, -1)], [Log(1, 1, data="text")]]  # type: ignore[arg-type]
+    with WALStore(tmp_path / "w", segment_size=SEG) as store:
+        for bad in bad_batches:
+            with pytest.raises((InvalidEntryError, TypeError)) as probe_error:
+                read_entries(bad)
+            with pytest.raises(probe_error.type):
+                store.store_logs(bad)
+        assert store.last_index() == 0
 
 
 @pytest.mark.parametrize("writer,reader", [("wal", "pywal"), ("pywal", "wal")])
