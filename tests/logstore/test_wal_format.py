@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from raftstore.logstore import CorruptionError, InvalidEntryError, Log, LogNotFoundError, PyWALStore, WALStore, codec
-from raftstore.logstore._wal import decode_logs, encode_logs, read_entries
+from raftstore.logstore._wal import crc32c, decode_logs, encode_logs, read_entries
 
 SEG = 64 << 10
 IMPLS = {"wal": WALStore, "pywal": PyWALStore}
@@ -44,6 +44,19 @@ def test_encoding_is_identical() -> None:
     assert raw == codec.encode_logs(logs)
     assert decode_logs(raw) == logs == codec.decode_logs(raw)
     assert codec.crc32c(b"123456789") == 0xE3069283
+
+
+def test_c_crc32c_matches_the_reference() -> None:
+    rng = __import__("random").Random(5)
+    for length in [0, 1, 7, 8, 9, 63, 64, 65, 4095, 4096, 12289, 40000]:
+        data = rng.randbytes(length)
+        seed = rng.getrandbits(32)
+        assert crc32c(data) == codec.crc32c(data)
+        assert crc32c(data, seed) == codec.crc32c(data, seed)
+        cut = length // 3
+        assert crc32c(data[cut:], crc32c(data[:cut])) == crc32c(data)  # continuation
+        assert crc32c(bytearray(data)) == crc32c(memoryview(data)) == crc32c(data)
+    assert crc32c(b"123456789") == 0xE3069283
 
 
 def test_read_entries_checks_what_store_logs_checks(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ holds the readers' lock during an fsync, so readers in other threads never wait 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free
 
 from raftstore.logstore.errors import (
@@ -73,6 +73,9 @@ cdef extern from "wal.h" nogil:
     void wal_encode_frames(uint8_t *dst, const wal_entry *entries, size_t n)
     int wal_decode_frame(const uint8_t *buf, size_t len, wal_entry *e, size_t *consumed, wal_error *err)
     void wal_get_stats(wal *w, wal_stats *out)
+
+cdef extern from "crc32c.h" nogil:
+    uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len)
 
 cdef extern from "wal.h":
     # Called with the GIL held (wal_get runs under the GIL): the callback builds Python objects.
@@ -233,6 +236,18 @@ cdef void _release(PyObject **keep, Py_ssize_t n):
     for i in range(2 * n):
         Py_XDECREF(keep[i])
     PyMem_Free(keep)
+
+
+def crc32c(data, uint32_t crc=0):
+    """CRC-32C of `data` continued from `crc` (the WAL's checksum, in C: the SSE4.2 instruction where the CPU has it;
+    `raftstore.logstore.codec.crc32c` is the pure-Python reference). The GIL is released for the computation."""
+    cdef const uint8_t[::1] view = data
+    cdef size_t length = view.shape[0]
+    if length == 0:
+        return crc
+    with nogil:
+        crc = crc32c_extend(crc, &view[0], length)
+    return crc
 
 
 def read_entries(logs):
