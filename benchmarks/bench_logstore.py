@@ -44,6 +44,7 @@ from typing import Any
 import pytest
 
 from raftstore.bench import logstore as lf  # the backends and the floor, shared with `raftstore bench logstore`
+from raftstore.logstore._wal import read_entries
 
 ENTRY_BYTES = lf.ENTRY_BYTES
 STORES = [n for n in lf.LogBackend.names if n not in lf.LogBackend.floors and n != lf.LogBackend.encoded]
@@ -142,7 +143,6 @@ def test_durable_append_handover_bound(benchmark: Any, ls_sizes: Sizes, size: in
     count = max(1, ls_sizes.batches * 64 // size)
     benchmark.group = f"logstore: durable append, batch={size}"
     benchmark.extra_info.update(backend="Log handover only (bound)", batch=size, batches_per_round=count)
-    from raftstore.logstore._wal import read_entries
 
     def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (lf.make_batches(1, count, size, ENTRY_BYTES),), {}

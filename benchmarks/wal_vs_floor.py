@@ -32,21 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from raftstore.bench.logstore import ENTRY_BYTES, FileFloor, make_batches, wal_bytes
-from raftstore.logstore import WALStore
-from raftstore.logstore._wal import crc32c, encode_logs, read_entries
-
-
-def settled_wal(directory: Path, payload: bytes) -> WALStore:
-    """A durable WAL holding entry 1 whose next segment is already zero-filled (its steady state)."""
-    store = WALStore(directory, sync=True)
-    store.store_logs(make_batches(1, 1, 1, ENTRY_BYTES, payload=payload)[0])
-    deadline = time.monotonic() + 120
-    while not store.stats()["spare_ready"]:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the WAL's spare segment was not ready in time")
-        time.sleep(0.01)
-    return store
+from raftstore.bench.logstore import ENTRY_BYTES, LogBackend, make_batches, wal_bytes
+from raftstore.logstore._wal import crc32c, read_entries
 
 
 def main() -> None:
@@ -56,36 +43,35 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where the files go (default: a temporary dir)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="wal-vs-floor-", dir=args.dir))
+    payload = os.urandom(ENTRY_BYTES)
+    contenders: dict[str, LogBackend] = {}
     try:
-        payload = os.urandom(ENTRY_BYTES)
-        wal = settled_wal(root / "wal", payload)
-        encoded = settled_wal(root / "encoded", payload)
+        # The stores and the floor as the benchmarks set them up: each WAL settled (entry 1 appended, its next
+        # segment already zero-filled), the floor preallocated for every batch.
+        for name, backend in (("WALStore", "WALStore"), ("encoded", LogBackend.encoded)):
+            contenders[name] = LogBackend(backend, root / name)
+            contenders[name].settle(payload=payload)
         batches = make_batches(2, args.batches, args.batch, ENTRY_BYTES, payload=payload)
-        frames = [encode_logs(batch) for batch in batches]
-        floor_bytes = wal_bytes(batches[0])
-        floor = FileFloor(root / "floor.bin", preallocate=len(floor_bytes) * args.batches + (1 << 20), sync=True)
-        times: dict[str, list[float]] = {"WALStore": [], "encoded": [], "floor": [], "handover": [], "checksum": []}
+        prepared = {name: [b.prepare(batch) for batch in batches] for name, b in contenders.items()}
+        floor_bytes = wal_bytes(batches[0])  # every batch's frames and commit frame have this size
+        contenders["floor"] = LogBackend("floor (preallocated)", root / "floor", room=len(floor_bytes) * args.batches)
+        prepared["floor"] = [floor_bytes] * args.batches
+        times: dict[str, list[float]] = {name: [] for name in [*contenders, "handover", "checksum"]}
         clock = time.perf_counter
-        for batch, frame in zip(batches, frames, strict=True):
-            start = clock()
-            wal.store_logs(batch)
-            times["WALStore"].append(clock() - start)
-            start = clock()
-            floor.append(floor_bytes)
-            times["floor"].append(clock() - start)
-            start = clock()
-            encoded.store_encoded(frame)
-            times["encoded"].append(clock() - start)
+        for k, batch in enumerate(batches):
+            for name, backend in contenders.items():
+                start = clock()
+                backend.append(batch, prepared[name][k])
+                times[name].append(clock() - start)
             start = clock()
             read_entries(batch)
             times["handover"].append(clock() - start)
             start = clock()
             crc32c(floor_bytes)
             times["checksum"].append(clock() - start)
-        wal.close()
-        encoded.close()
-        floor.close()
     finally:
+        for backend in contenders.values():
+            backend.close()
         shutil.rmtree(root, ignore_errors=True)
     median_us = {name: statistics.median(samples) * 1e6 for name, samples in times.items()}
     floor_us = median_us["floor"]

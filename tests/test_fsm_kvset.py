@@ -219,20 +219,12 @@ def random_log(n: int, seed: int) -> list[Log]:
     ]
 
 
-def snapshot_bytes(fsm: FSM) -> bytes:
-    sink = io.BytesIO()
-    snap = fsm.snapshot()
-    snap.persist(sink)
-    snap.release()
-    return sink.getvalue()
-
-
 def run(log: list[Log], mode: str, batch: int) -> tuple[list[str], bytes]:
     fsm = FSM(clock=lambda: 0.0, kv_fast_path=mode)
     responses: list[Any] = []
     for at in range(0, len(log), batch):
         responses.extend(fsm.apply_batch(log[at : at + batch]))
-    return [repr(r) for r in responses], snapshot_bytes(fsm)
+    return [repr(r) for r in responses], targets.state_bin(fsm)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -316,11 +308,11 @@ def test_restored_records_are_untracked_and_equal() -> None:
     fsm.apply_batch([Log(1, 1, data=kvs("set", "a", b"1")), Log(2, 1, data=kvs("delete", "a"))])
     fsm.apply_batch([Log(3, 1, data=kvs("set", "b", b"2"))])
     restored = FSM()
-    restored.restore(io.BytesIO(snapshot_bytes(fsm)))
+    restored.restore(io.BytesIO(targets.state_bin(fsm)))
     entry = restored.state.kvs_get("b")[1]
     assert entry is not None and not gc.is_tracked(entry)
     assert entry == fsm.state.kvs_get("b")[1]
-    assert snapshot_bytes(restored) == snapshot_bytes(fsm)
+    assert targets.state_bin(restored) == targets.state_bin(fsm)
 
 
 @pytest.mark.parametrize("mode", ["c", "python"])

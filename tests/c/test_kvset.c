@@ -5,16 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "kvset.h"
 
-static int failures;
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
 
 /* {"Op": "set", "DirEnt": {"Key": "a/b", "Value": "xyz", "Flags": 300, "LockIndex": 2}} in the old spec. */
 static const uint8_t SET[] = {

@@ -191,7 +191,7 @@ def test_non_utf8_key_bytes_persist_and_restore_exactly() -> None:
 
 # ---------------------------------------------------------------------------------------------- state.bin
 
-STATE_SEED = targets._state_bin(targets._sample_fsm())
+STATE_SEED = targets.state_bin(targets._sample_fsm())
 RECORD_TYPES = st.one_of(st.sampled_from([0, 2, 3, 5, 9, 16]), st.integers(0, 255))
 
 

@@ -5,6 +5,7 @@ clean discard of the unacknowledged tail or a CorruptionError, never a crash and
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def test_encoding_is_identical() -> None:
 
 
 def test_c_crc32c_matches_the_reference() -> None:
-    rng = __import__("random").Random(5)
+    rng = random.Random(5)
     for length in [0, 1, 7, 8, 9, 63, 64, 65, 4095, 4096, 12289, 40000]:
         data = rng.randbytes(length)
         seed = rng.getrandbits(32)

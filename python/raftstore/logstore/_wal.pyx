@@ -182,7 +182,7 @@ cdef int _fill_entry(wal_entry *dst, object log, PyObject **keep) except -1:
 
     keep[0] and keep[1] receive new references to the data and extensions bytes `dst` points into (NULL until then),
     so that they stay alive until the GIL-free append returns even if another thread rebinds log.data; the caller
-    releases them with _release(). A C array rather than a list: list appends, growth and deallocation were a
+    releases them with _batch_free(). A C array rather than a list: list appends, growth and deallocation were a
     measurable share of the per-entry cost."""
     cdef long long t
     cdef bint exact = type(log) is _LOG
@@ -220,22 +220,38 @@ cdef int _fill_entry(wal_entry *dst, object log, PyObject **keep) except -1:
     return 0
 
 
-cdef PyObject **_new_keep(Py_ssize_t n) except NULL:
-    """Room for the 2 * n references _fill_entry takes, all NULL."""
-    cdef PyObject **keep = <PyObject **>PyMem_Calloc(max(2 * n, 1), sizeof(PyObject *))
-    if keep == NULL:
-        raise MemoryError()
-    return keep
+cdef struct _Batch:
+    # The C entry array of a batch of Log objects, and the references that keep the bytes its entries point into
+    # alive until a GIL-free append returns (keep[2 * i] and keep[2 * i + 1]: entry i's data and extensions).
+    wal_entry *entries
+    PyObject **keep
+    Py_ssize_t n
 
 
-cdef void _release(PyObject **keep, Py_ssize_t n):
-    """Drops the references _fill_entry took (the slots it did not reach are NULL) and frees the array."""
+cdef int _batch_fill(_Batch *batch, object logs) except -1:
+    """Points batch's entries at the Logs' fields (_fill_entry), the one loop every append from Log objects runs.
+    Whatever it took before an error stays in `batch`: the caller always ends with _batch_free."""
     cdef Py_ssize_t i
-    if keep == NULL:
-        return
-    for i in range(2 * n):
-        Py_XDECREF(keep[i])
-    PyMem_Free(keep)
+    batch.n = len(logs)
+    batch.entries = <wal_entry *>PyMem_Malloc(max(batch.n, 1) * sizeof(wal_entry))
+    batch.keep = <PyObject **>PyMem_Calloc(max(2 * batch.n, 1), sizeof(PyObject *))
+    if batch.entries == NULL or batch.keep == NULL:
+        raise MemoryError()
+    for i in range(batch.n):
+        _fill_entry(&batch.entries[i], logs[i], &batch.keep[2 * i])
+    return 0
+
+
+cdef void _batch_free(_Batch *batch):
+    """Drops the references _batch_fill took (the slots it did not reach are NULL) and frees both arrays."""
+    cdef Py_ssize_t i
+    if batch.keep != NULL:
+        for i in range(2 * batch.n):
+            Py_XDECREF(batch.keep[i])
+    PyMem_Free(batch.keep)
+    PyMem_Free(batch.entries)
+    batch.keep = NULL
+    batch.entries = NULL
 
 
 def crc32c(data, uint32_t crc=0):
@@ -257,43 +273,31 @@ def read_entries(logs):
     For the benchmarks: this is the CPU a durable append spends only because it is handed Python `Log` objects. The
     floor it is compared with writes prepared bytes and pays none of it, so floor / (floor + this) bounds the ratio
     any `store_logs` can reach, however fast its encoding, checksum and write (README, log store section)."""
-    cdef Py_ssize_t n = len(logs), i
-    cdef wal_entry *entries = <wal_entry *>PyMem_Malloc(max(n, 1) * sizeof(wal_entry))
-    cdef PyObject **keep = NULL
-    if entries == NULL:
-        raise MemoryError()
+    cdef _Batch batch = _Batch(NULL, NULL, 0)
     try:
-        keep = _new_keep(n)
-        for i in range(n):
-            _fill_entry(&entries[i], logs[i], &keep[2 * i])
-        return n
+        _batch_fill(&batch, logs)
+        return batch.n
     finally:
-        _release(keep, n)
-        PyMem_Free(entries)
+        _batch_free(&batch)
 
 
 def encode_logs(logs):
     """The entries as concatenated WAL entry frames: the bytes `WALStore.store_encoded` appends (and a follower can
     receive) without building a Python object per entry."""
-    cdef Py_ssize_t n = len(logs), i
+    cdef _Batch batch = _Batch(NULL, NULL, 0)
+    cdef Py_ssize_t i
     cdef size_t total = 0
-    cdef wal_entry *entries = <wal_entry *>PyMem_Malloc(max(n, 1) * sizeof(wal_entry))
-    cdef PyObject **keep = NULL
-    if entries == NULL:
-        raise MemoryError()
     try:
-        keep = _new_keep(n)
-        for i in range(n):
-            _fill_entry(&entries[i], logs[i], &keep[2 * i])
-            total += wal_frame_size(entries[i].data_len, entries[i].ext_len)
+        _batch_fill(&batch, logs)
+        for i in range(batch.n):
+            total += wal_frame_size(batch.entries[i].data_len, batch.entries[i].ext_len)
         out = PyBytes_FromStringAndSize(NULL, total)
         buf = <uint8_t *>PyBytes_AS_STRING(out)
         with nogil:
-            wal_encode_frames(buf, entries, n)
+            wal_encode_frames(buf, batch.entries, batch.n)
         return out
     finally:
-        _release(keep, n)
-        PyMem_Free(entries)
+        _batch_free(&batch)
 
 
 def decode_logs(frames):
@@ -451,31 +455,24 @@ cdef class WALCore:
         self.store_logs((log,))
 
     def store_logs(self, logs):
-        cdef Py_ssize_t n = len(logs), i
-        if n == 0:
+        if len(logs) == 0:
             return
-        cdef wal_entry *entries = <wal_entry *>PyMem_Malloc(n * sizeof(wal_entry))
+        cdef _Batch batch = _Batch(NULL, NULL, 0)
         cdef wal_error err
         cdef int rc
         cdef wal *w
-        if entries == NULL:
-            raise MemoryError()
-        cdef PyObject **keep = NULL  # the bytes objects the C array points into, alive until the append returns
         try:
-            keep = _new_keep(n)
-            for i in range(n):
-                _fill_entry(&entries[i], logs[i], &keep[2 * i])
+            _batch_fill(&batch, logs)
             w = self._enter()
             try:
                 with nogil:
-                    rc = wal_append(w, entries, n, &err)
+                    rc = wal_append(w, batch.entries, batch.n, &err)
             finally:
                 self._leave()
             if rc != WAL_OK:
                 raise _error(&err)
         finally:
-            _release(keep, n)
-            PyMem_Free(entries)
+            _batch_free(&batch)
 
     def store_encoded(self, frames):
         """Appends a batch given as WAL entry frames (from `encode_logs` or `get_encoded`); each frame's checksum and

@@ -18,7 +18,6 @@ A candidate is also test-bound before it is handed out, so a port some unrelated
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import random
@@ -105,20 +104,14 @@ def reserve_ports(count: int, registry: Path | None = None) -> list[int]:
         fcntl.flock(registry_file, fcntl.LOCK_EX)  # released when the file is closed
         now = time.time()
         reserved = _read_reservations(registry_file.read(), now)
+        candidates = [port for candidate_range in ranges for port in candidate_range]
         chosen: list[int] = []
-        total = sum(len(r) for r in ranges)
         for _ in range(max(200, 4 * count)):
             if len(chosen) == count:
                 break
-            pick = _rng.randrange(total)
-            for candidate_range in ranges:
-                if pick < len(candidate_range):
-                    port = candidate_range[pick]
-                    break
-                pick -= len(candidate_range)
-            if port in reserved or port in chosen or not _bindable(port):
-                continue
-            chosen.append(port)
+            port = _rng.choice(candidates)
+            if port not in reserved and port not in chosen and _bindable(port):
+                chosen.append(port)
         if len(chosen) < count:
             raise NoFreePort(f"found only {len(chosen)} of {count} free ports outside the ephemeral range")
         expiry = now + RESERVATION_SECONDS
@@ -127,8 +120,6 @@ def reserve_ports(count: int, registry: Path | None = None) -> list[int]:
         registry_file.seek(0)
         registry_file.truncate()
         registry_file.write("".join(f"{port} {until:.0f}\n" for port, until in sorted(reserved.items())))
-        with contextlib.suppress(OSError):
-            registry_file.flush()
     return chosen
 
 

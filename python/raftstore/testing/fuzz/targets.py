@@ -255,13 +255,18 @@ def _kv_set_seeds() -> list[bytes]:
     ]
 
 
-def state_digest(fsm: FSM) -> str:
-    """SHA-256 of the FSM's snapshot stream: equal digests, equal replicated state."""
+def state_bin(fsm: FSM) -> bytes:
+    """The FSM's snapshot stream (state.bin): equal bytes, equal replicated state."""
     sink = io.BytesIO()
     snapshot = fsm.snapshot()
     snapshot.persist(sink)
     snapshot.release()
-    return hashlib.sha256(sink.getvalue()).hexdigest()
+    return sink.getvalue()
+
+
+def state_digest(fsm: FSM) -> str:
+    """SHA-256 of `state_bin`: equal digests, equal replicated state."""
+    return hashlib.sha256(state_bin(fsm)).hexdigest()
 
 
 class CommandTarget:
@@ -302,14 +307,6 @@ def _sample_fsm() -> FSM:
     return target.fsm
 
 
-def _state_bin(fsm: FSM) -> bytes:
-    sink = io.BytesIO()
-    snapshot = fsm.snapshot()
-    snapshot.persist(sink)
-    snapshot.release()
-    return sink.getvalue()
-
-
 class StateBinTarget:
     """FSM.restore on a state.bin stream: a new state, or SnapshotFormatError with the FSM's state untouched."""
 
@@ -323,7 +320,7 @@ class StateBinTarget:
         except SnapshotFormatError:
             assert self.fsm.state is before, "a refused snapshot replaced the state"
             return
-        restore_store(io.BytesIO(_state_bin(self.fsm)))  # what was restored persists and restores again
+        restore_store(io.BytesIO(state_bin(self.fsm)))  # what was restored persists and restores again
 
 
 # ---------------------------------------------------------------------------------------------- archives
@@ -331,7 +328,7 @@ class StateBinTarget:
 
 def _archive_bytes() -> tuple[bytes, bytes]:
     """A valid archive and its decompressed tar."""
-    state = _state_bin(_sample_fsm())
+    state = state_bin(_sample_fsm())
     meta = {"ID": "2-20-1", "Index": 20, "Term": 2, "Size": len(state), "Version": 1}
     out = io.BytesIO()
     write_archive(out, meta, io.BytesIO(state))
@@ -559,7 +556,7 @@ def _command_target() -> Target:
 
 def _state_target() -> Target:
     target = StateBinTarget()
-    return Target("state-bin", target, lambda: [_state_bin(_sample_fsm())], doc=StateBinTarget.__doc__ or "")
+    return Target("state-bin", target, lambda: [state_bin(_sample_fsm())], doc=StateBinTarget.__doc__ or "")
 
 
 def _meta_target() -> Target:
